@@ -1,0 +1,75 @@
+"""Plain data shared by the pure analysis modules.
+
+These dataclasses are the seam between I/O (store, mail) and analysis: the
+store turns rows into them, analysis turns them into scores. Nothing here
+touches a database or the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Role = Literal["client", "staff", "unassigned"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The exact span a detector fired on, so every score can quote its reasons."""
+
+    quote: str
+    start: int = 0
+    end: int = 0
+    message_id: str | None = None
+    date: datetime | None = None
+    subject: str | None = None
+    sender: str | None = None
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One named observation with its weight (positive = friction, negative = healthy)."""
+
+    kind: str
+    weight: float
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tone:
+    polarity: float
+    subjectivity: float
+
+
+@dataclass(frozen=True)
+class MessageAnalysis:
+    """What one message says about the relationship."""
+
+    tone: Tone
+    friction: float  # 0..1, higher is more hostile, dismissive, demanding
+    signals: tuple[Signal, ...] = ()
+
+
+@dataclass(frozen=True)
+class MessageFacts:
+    """A stored message reduced to what client-level analysis needs."""
+
+    message_id: str
+    date: datetime
+    role: Role
+    thread_key: str
+    subject: str
+    sender: str
+    recipients: tuple[str, ...] = ()
+    auto_generated: bool = False
+    analysis: MessageAnalysis | None = None
+    new_text: str = ""
+
+
+@dataclass(frozen=True)
+class ClientEconomics:
+    monthly_revenue: float | None = None
+    currency: str = "EUR"
+    hours_per_month: float | None = None
+    revenue_history: tuple[tuple[datetime, float], ...] = field(default_factory=tuple)
