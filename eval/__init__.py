@@ -1,0 +1,1 @@
+"""Offline evaluations run as modules: python -m eval.<name>."""
