@@ -1,0 +1,229 @@
+"""Evaluate client-health flagging on the labelled threads in eval/threads/.
+
+    .venv/bin/python -m eval.threads_eval [--verbose] [--json] [--oracle] [DIR]
+
+Each thread is one client. Every message's new text (quoted history
+stripped) goes through ``analyse_message``; ``assess_client`` then judges the
+client at the last message, and the client counts as flagged when its state
+is ``at_risk`` or ``unhealthy``. Nothing here is tuned on the set: the health
+settings are the documented defaults.
+
+The baseline is TextBlob polarity alone: a client is flagged when the mean
+polarity of its messages is below a threshold. To be fair to it, the
+threshold is the *best possible* one on the whole set (chosen after seeing
+the labels, so its numbers are optimistic), and, for an honest comparison,
+also chosen on one half of the set (by file name) and measured on the other.
+
+``--oracle`` replaces the analyser by the hand labels (friction 1/0 per
+message) to measure the aggregation alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+from textblob import TextBlob
+
+from service.analysis.health import HealthSettings, assess_client
+from service.analysis.types import ClientEconomics, MessageAnalysis, MessageFacts, Tone
+
+DEFAULT_DIR = Path(__file__).parent / "threads"
+FLAGGED = ("at_risk", "unhealthy")
+_WROTE = re.compile(r"^\s*(On\b.*wrote:|-{2,}\s*Original Message|From:\s.*)\s*$", re.I)
+_SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|sv|tr)\s*(\[\d+\])?\s*:\s*)+", re.I)
+
+
+def _fallback_new_text(text: str) -> str:
+    """Drop quoted lines and everything after an attribution line."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if _WROTE.match(line):
+            break
+        if not line.lstrip().startswith(">"):
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def _new_text_extractor() -> Callable[[str], str]:
+    try:
+        module = importlib.import_module("service.mail.replies")
+    except ImportError:
+        return _fallback_new_text
+    return getattr(module, "extract_new_text", _fallback_new_text)
+
+
+def _analyser() -> Callable[..., MessageAnalysis] | None:
+    try:
+        module = importlib.import_module("service.analysis.message")
+    except ImportError:
+        return None
+    return getattr(module, "analyse_message", None)
+
+
+@dataclass(frozen=True)
+class Thread:
+    name: str
+    label: bool  # True = unhealthy
+    messages: tuple[MessageFacts, ...]
+    economics: ClientEconomics
+    now: datetime
+
+
+def _thread_key(subject: str) -> str:
+    return _SUBJECT_PREFIX.sub("", subject or "").strip().lower() or "(no subject)"
+
+
+def load_threads(
+    folder: Path, analyse: Callable[..., MessageAnalysis] | None, oracle: bool
+) -> list[Thread]:
+    extract = _new_text_extractor()
+    threads: list[Thread] = []
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        facts: list[MessageFacts] = []
+        for i, raw in enumerate(data["messages"]):
+            when = datetime.fromisoformat(raw["date"])
+            body = raw.get("body") or ""
+            new_text = extract(body) or body
+            role = raw.get("role", "client")
+            polarity = TextBlob(new_text).sentiment.polarity
+            if oracle:
+                friction = 1.0 if raw.get("friction") else 0.0
+                analysis = MessageAnalysis(tone=Tone(polarity, 0.0), friction=friction)
+            else:
+                assert analyse is not None
+                analysis = analyse(
+                    new_text, role=role, subject=raw.get("subject", ""), sent_at=when
+                )
+            facts.append(
+                MessageFacts(
+                    message_id=f"{path.stem}#{i}",
+                    date=when,
+                    role=role,
+                    thread_key=_thread_key(raw.get("subject", "")),
+                    subject=raw.get("subject", ""),
+                    sender=raw.get("from", ""),
+                    analysis=analysis,
+                    new_text=new_text,
+                )
+            )
+        economics = ClientEconomics(
+            monthly_revenue=data.get("monthly_revenue"), currency=data.get("currency", "EUR")
+        )
+        now = max(m.date for m in facts) + timedelta(hours=1)
+        threads.append(
+            Thread(path.stem, data["label"] == "unhealthy", tuple(facts), economics, now)
+        )
+    return threads
+
+
+def prf(pred: Sequence[bool], gold: Sequence[bool]) -> tuple[float, float, float]:
+    tp = sum(p and g for p, g in zip(pred, gold, strict=True))
+    fp = sum(p and not g for p, g in zip(pred, gold, strict=True))
+    fn = sum(g and not p for p, g in zip(pred, gold, strict=True))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def mean_client_polarity(t: Thread) -> float:
+    pols = [m.analysis.tone.polarity for m in t.messages if m.role == "client" and m.analysis]
+    return sum(pols) / len(pols) if pols else 0.0
+
+
+def best_threshold(values: Sequence[float], gold: Sequence[bool]) -> float:
+    """The polarity threshold with the best F1 on these labels (flag when below)."""
+    cuts = sorted(set(values))
+    middles = [(a + b) / 2 for a, b in pairwise(cuts)]
+    candidates = [cuts[0] - 1e-6, *middles, cuts[-1] + 1e-6]
+    return max(candidates, key=lambda c: prf([v < c for v in values], gold)[2])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder", nargs="?", type=Path, default=DEFAULT_DIR)
+    ap.add_argument("--verbose", "-v", action="store_true", help="one line per thread")
+    ap.add_argument("--json", action="store_true", help="print one JSON document")
+    ap.add_argument("--oracle", action="store_true", help="hand labels instead of the analyser")
+    args = ap.parse_args(argv)
+
+    analyse = _analyser()
+    if analyse is None and not args.oracle:
+        print("service.analysis.message.analyse_message is missing; use --oracle", file=sys.stderr)
+        return 1
+    threads = load_threads(args.folder, analyse, args.oracle)
+    if not threads:
+        print(f"no threads in {args.folder}", file=sys.stderr)
+        return 1
+    settings = HealthSettings()
+    gold = [t.label for t in threads]
+    health = [
+        assess_client(t.messages, now=t.now, settings=settings, economics=t.economics)
+        for t in threads
+    ]
+    ours = [h.state in FLAGGED for h in health]
+    polarity = [mean_client_polarity(t) for t in threads]
+    cut_all = best_threshold(polarity, gold)
+    base_best = [p < cut_all for p in polarity]
+
+    half = len(threads) // 2
+    halves = {"A": range(0, half), "B": range(half, len(threads))}
+    rows: dict[str, dict[str, tuple[float, float, float]]] = {
+        "all": {"ours": prf(ours, gold), "baseline_best": prf(base_best, gold)}
+    }
+    for name, idx in halves.items():
+        other = [i for i in range(len(threads)) if i not in idx]
+        cut = best_threshold([polarity[i] for i in other], [gold[i] for i in other])
+        g = [gold[i] for i in idx]
+        rows[f"half {name}"] = {
+            "ours": prf([ours[i] for i in idx], g),
+            "baseline_best": prf([base_best[i] for i in idx], g),
+            "baseline_cv": prf([polarity[i] < cut for i in idx], g),
+        }
+
+    if args.json:
+        doc = {
+            "threads": len(threads),
+            "unhealthy": sum(gold),
+            "baseline_threshold": cut_all,
+            "results": {k: {m: dict(zip(("precision", "recall", "f1"), v, strict=True))
+                            for m, v in r.items()} for k, r in rows.items()},
+            "per_thread": [
+                {"thread": t.name, "label": "unhealthy" if t.label else "healthy",
+                 "score": h.score, "state": h.state, "polarity": round(p, 3),
+                 "signals": [[s.kind, s.weight] for s in h.signals[:3]]}
+                for t, h, p in zip(threads, health, polarity, strict=True)
+            ],
+        }
+        print(json.dumps(doc, indent=2))
+        return 0
+    if args.verbose:
+        for t, h, p, flag in zip(threads, health, polarity, ours, strict=True):
+            mark = "ok " if flag == t.label else "ERR"
+            top = ", ".join(f"{s.kind} {s.weight:.0f}" for s in h.signals[:3])
+            label = "unhealthy" if t.label else "healthy"
+            print(f"{mark} {t.name:45s} {label:9s} {h.score:5.1f} {h.state:9s} "
+                  f"pol={p:+.2f}  {top}")
+        print()
+    mode = "oracle labels" if args.oracle else "analyse_message"
+    print(f"{len(threads)} threads ({sum(gold)} unhealthy), messages read by {mode}")
+    print(f"baseline: mean client polarity < {cut_all:+.3f} (best threshold on all labels)")
+    print(f"{'split':8s} {'method':14s} {'P':>6s} {'R':>6s} {'F1':>6s}")
+    for split, r in rows.items():
+        for method, (p, rc, f1) in r.items():
+            print(f"{split:8s} {method:14s} {p:6.2f} {rc:6.2f} {f1:6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
