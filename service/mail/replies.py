@@ -1,0 +1,426 @@
+"""What the sender wrote in *this* message: no quoted history, no signature.
+
+Tone and friction are judged on new text only; quoting a client's angry mail
+back to them must not count against the reply. Existing libraries
+(email-reply-parser, mail-parser-reply) each get well under half of real
+replies exactly right (see ``bench/replies_eval.py``), so this module does
+its own work in two layers:
+
+1. HTML structure, when the big clients' quote markers are present
+   (``gmail_quote``, ``blockquote type=cite``, Outlook ``divRplyFwdMsg`` /
+   ``appendonsend`` / the ``border-top`` header div, ``moz-cite-prefix``,
+   ``yahoo_quoted``...): the quoted part is cut from the tree, the rest is
+   converted with inscriptis.
+2. Text rules, always: attribution lines ("On … wrote:" in many languages,
+   also wrapped), Outlook header blocks in many languages, original/forwarded
+   message separators, ``>`` quoting (inline answers are kept) and
+   signatures (``-- ``, "Sent from my iPhone", the block after a sign-off).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["extract_new_text", "normalize_text", "strip_signature"]
+
+# --------------------------------------------------------------------------- attribution lines
+
+_WROTE = (
+    r"wrote|writes|schrieb|a\s+écrit|a\s+ecrit|escribió|escribio|ha\s+scritto|scrive|schreef"
+    r"|escreveu|skrev|napisał\(a\)|napisała|napisał|napisal|pisze|napsal\(a\)|napsal|kirjoitti"
+    r"|пишет|написал\(а\)|написала|написал|写道|寫道|yazdı|írta|έγραψε|skriver|kaže|napisao"
+)
+# "<lead> … <verb> [name <addr>]:" e.g. "Am 5. Jan. 2024 um 10:00 schrieb Bob <b@x>:".
+_ATTRIBUTION = re.compile(
+    rf"^.{{0,300}}?(?:\b|(?<=\W))(?:{_WROTE})(?:\s+[^:]{{0,120}})?\s*[:：]\s*$|"
+    rf"^.{{0,300}}?(?:\b|(?<=\W))(?:{_WROTE})\s*$",
+    re.I,
+)
+# Gmail ja "2024年1月5日(金) 10:00 Bob <b@x>:", old Gmail "2015-03-04 10:00 GMT+01:00 Bob <b@x>:"
+_DATED_ADDR = re.compile(
+    r"^\s*(?:\d{4}[-/年.]\s?\d{1,2}[-/月.]\s?\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}).{0,120}"
+    r"<[^<>@\s]+@[^<>\s]+>\s*(?:のメッセージ)?[:：]\s*$"
+)
+_LEAD = re.compile(
+    r"^\s*(?:on|am|le|el|il|op|em|no\s+dia|den|d\.|w\s+dniu|dnia|dne|в|pe|на)\b", re.I
+)
+
+
+def _looks_like_attribution(candidate: str, lead_needed: bool) -> bool:
+    candidate = " ".join(candidate.split())
+    if not candidate or len(candidate) > 400:
+        return False
+    if _DATED_ADDR.match(candidate):
+        return True
+    if not _ATTRIBUTION.match(candidate):
+        return False
+    # "He wrote:" inside prose is not an attribution: demand a date, time or address.
+    has_evidence = bool(re.search(r"\d|@|<[^>]+>", candidate))
+    if lead_needed and not _LEAD.match(candidate):
+        return has_evidence and bool(re.search(r"@|<[^>]+>", candidate))
+    return has_evidence
+
+
+# --------------------------------------------------------------------------- header blocks
+
+_FROM_KEYS = (
+    r"from|von|de|da|van|från|fra|od|feladó|lähettäjä|от|kimden|afzender|remetente|发件人|寄件者"
+    r"|差出人|보낸\s*사람"
+)
+_OTHER_KEYS = (
+    r"sent|date|gesendet|datum|envoyé|envoye|enviado|enviada|fecha|inviato|data|verzonden|verstuurd"
+    r"|skickat|sendt|wysłano|wysłane|odesláno|lähetetty|отправлено|дата|gönderildi|tarih|发送时间"
+    r"|日期|送信日時|날짜"
+    r"|to|an|à|a|para|aan|till|til|do|komu|vastaanottaja|кому|kime|收件人|宛先|받는\s*사람"
+    r"|cc|kopie|copie|cc\s*\(kopie\)|kopia|kopio|копия|抄送|"
+    r"subject|betreff|objet|asunto|oggetto|onderwerp|ämne|emne|temat|předmět|aihe|тема|konu|主题"
+    r"|件名|assunto|제목|reply-to|antwort\s+an|répondre\s+à"
+)
+_HDR = r"^\s*[*_]{0,2}\s*(?:%s)\s*[*_]{0,2}\s*[:：]"
+_FROM_LINE = re.compile(_HDR % _FROM_KEYS, re.I)
+_OTHER_LINE = re.compile(_HDR % _OTHER_KEYS, re.I)
+_INLINE_HEADER = re.compile(
+    rf"(?:{_FROM_KEYS})\s*[*_]{{0,2}}\s*:.{{1,200}}?(?:sent|date|gesendet|envoyé|enviado|inviato"
+    rf"|verzonden|skickat|wysłano)\s*[*_]{{0,2}}\s*:.{{1,200}}?(?:to|an|à|para|aan|till|do)\s*"
+    rf"[*_]{{0,2}}\s*:",
+    re.I,
+)
+_RULE_LINE = re.compile(r"^\s*(?:_{8,}|-{8,}|={8,}|—{4,})\s*$")
+
+# --------------------------------------------------------------------------- separators
+
+_SEPARATOR = re.compile(
+    r"^\s*[-=_*]{2,}\s*(?:original\s+message|ursprüngliche\s+nachricht|originalnachricht"
+    r"|message\s+d'origine|message\s+original|mensaje\s+original|messaggio\s+originale"
+    r"|oorspronkelijk\s+bericht|origineel\s+bericht|mensagem\s+original|ursprungligt\s+meddelande"
+    r"|oprindelig\s+meddelelse|opprinnelig\s+melding|oryginalna\s+wiadomość|wiadomość\s+oryginalna"
+    r"|původní\s+zpráva|alkuperäinen\s+viesti|исходное\s+сообщение|forwarded\s+message"
+    r"|weitergeleitete\s+nachricht|message\s+transféré|mensaje\s+reenviado|messaggio\s+inoltrato"
+    r"|doorgestuurd\s+bericht|mensagem\s+encaminhada|vidarebefordrat\s+meddelande"
+    r"|videresendt\s+meddelelse|videresendt\s+melding|wiadomość\s+przekazana\s+dalej"
+    r"|przekazana\s+wiadomość|přeposlaná\s+zpráva|välitetty\s+viesti|пересылаемое\s+сообщение"
+    r"|переадресованное\s+сообщение|reply\s+message|原始邮件|转发的邮件|原始郵件)"
+    r"\s*[-=_*]*\s*$",
+    re.I,
+)
+_BEGIN_FORWARD = re.compile(
+    r"^\s*(?:begin\s+forwarded\s+message|anfang\s+der\s+weitergeleiteten\s+(?:nachricht|e-mail)"
+    r"|début\s+du\s+message\s+(?:réexpédié|transféré)|inicio\s+del\s+mensaje\s+reenviado"
+    r"|inizio\s+messaggio\s+inoltrato|begin\s+doorgestuurd\s+bericht"
+    r"|início\s+da\s+mensagem\s+(?:reencaminhada|encaminhada)|vidarebefordrat\s+brev"
+    r"|början\s+på\s+vidarebefordrat\s+meddelande|videresendt\s+besked|początek\s+przekazywanej"
+    r"\s+wiadomości)\s*[:：]?\s*$",
+    re.I,
+)
+
+# --------------------------------------------------------------------------- signatures
+
+_MOBILE_SIG = re.compile(
+    r"^\s*(?:sent\s+from\s+(?:my\s+)?\S.{0,60}|sent\s+(?:with|via|using)\s+\S.{0,60}"
+    r"|get\s+outlook\s+for\s+\S.{0,40}|download\s+outlook\s+for\s+\S.{0,40}|get\s+bluemail.{0,40}"
+    r"|von\s+meinem\s+.{1,40}\s+gesendet|gesendet\s+(?:von|mit)\s+.{1,60}"
+    r"|envoyé\s+(?:de|depuis)\s+(?:mon\s+)?.{1,60}|enviado\s+(?:desde|do|de)\s+(?:mi|meu|o\s+meu)?"
+    r"\s*.{1,60}|inviato\s+da\s+.{1,60}|verzonden\s+(?:vanaf|met|van)\s+.{1,60}"
+    r"|skickat\s+från\s+.{1,60}|sendt\s+fra\s+.{1,60}|wysłane\s+z\s+.{1,60}"
+    r"|odesláno\s+z\s+.{1,60}|lähetetty\s+.{1,60}|отправлено\s+с\s+.{1,60}"
+    r"|yahoo\s+mail\s+for\s+\w+|sent\s+from\s+yahoo\s+mail.{0,40})\s*$",
+    re.I,
+)
+_DELIMITER = re.compile(r"^\s*(?:--|-- |—|__)\s*$")
+_VALEDICTION = re.compile(
+    r"^\s*(?:(?:best|kind|warm|warmest|many|all\s+the\s+best|with\s+best|with\s+kind|yours)"
+    r"(?:\s+(?:regards|wishes|thanks))?|regards|best\s+regards|kind\s+regards|cheers|thanks"
+    r"|thank\s+you|thanks\s+again|thanks\s+a\s+lot|many\s+thanks|thx|ta|sincerely|yours\s+sincerely"
+    r"|yours\s+truly|respectfully|talk\s+soon|speak\s+soon|take\s+care|warmly|best\s+wishes"
+    r"|mit\s+freundlichen\s+grüßen|mit\s+freundlichen\s+grüssen|freundliche\s+grüße"
+    r"|viele\s+grüße|beste\s+grüße|liebe\s+grüße|schöne\s+grüße|herzliche\s+grüße|grüße|gruß"
+    r"|mfg|lg|vg|danke|vielen\s+dank|cordialement|bien\s+cordialement|bien\s+à\s+vous"
+    r"|salutations|merci|merci\s+beaucoup|bonne\s+journée|amitiés|saludos|un\s+saludo"
+    r"|saludos\s+cordiales|atentamente|gracias|muchas\s+gracias|un\s+abrazo|cordiali\s+saluti"
+    r"|saluti|distinti\s+saluti|grazie|grazie\s+mille|un\s+saluto|met\s+vriendelijke\s+groet(?:en)?"
+    r"|vriendelijke\s+groet(?:en)?|groeten|groetjes|hartelijke\s+groet(?:en)?|bedankt"
+    r"|atenciosamente|abraços|abraço|obrigad[oa]|cumprimentos|med\s+vänlig\s+hälsning"
+    r"|vänliga\s+hälsningar|hälsningar|mvh|tack|med\s+venlig\s+hilsen|venlig\s+hilsen"
+    r"|hilsen|pozdrawiam|z\s+poważaniem|dzięki|dziękuję|s\s+pozdravem|ystävällisin\s+terveisin"
+    r"|с\s+уважением|спасибо)\s*[,.!]*\s*(?:[-–—]\s*\S.{0,30})?$",
+    re.I,
+)
+_CONTACT = re.compile(
+    r"(?:\+?\d[\d\s().-]{6,}\d|https?://|www\.|\S+@\S+\.\w+|\b(?:tel|phone|mobile|fax|cell|"
+    r"m|t|p|f)\s*[:.]\s*\+?\d)",
+    re.I,
+)
+_SENTENCE_END = re.compile(r"[.!?]\s*$")
+
+# --------------------------------------------------------------------------- HTML
+
+_HTML_HINTS = (
+    "gmail_quote",
+    "type=cite",
+    'type="cite"',
+    "type='cite'",
+    "divrplyfwdmsg",
+    "appendonsend",
+    "moz-cite-prefix",
+    "yahoo_quoted",
+    "outlookmessageheader",
+    "e1e1e1",
+    "b5c4df",
+    "protonmail_quote",
+    "gmail_signature",
+    "moz-signature",
+    "signature",
+    "stopspelling",
+    "zmail_extra",
+    "reference-message-container",
+    "divtagdefaultwrapper",
+    "x_divrplyfwdmsg",
+)
+_CUT_AFTER = (
+    "#divRplyFwdMsg",
+    "#x_divRplyFwdMsg",
+    "#appendonsend",
+    "#x_appendonsend",
+    "div.OutlookMessageHeader",
+    "#mail-editor-reference-message-container",
+    "hr#stopSpelling",
+    "#isForwardContent",
+    "div.zmail_extra",
+    "div.zmail_extra_hr",
+    "div[style*='border-top:solid #E1E1E1']",
+    "div[style*='border-top: solid #E1E1E1']",
+    "div[style*='border-top:solid #B5C4DF']",
+    "div[style*='border-top: solid #B5C4DF']",
+    "div[style*='border-top:solid #e1e1e1']",
+    "div[style*='border-top:solid #b5c4df']",
+)
+_REMOVE = (
+    "div.gmail_quote",
+    "blockquote.gmail_quote",
+    "blockquote[type=cite]",
+    "div.moz-cite-prefix",
+    ".yahoo_quoted",
+    "div.protonmail_quote",
+    "blockquote.protonmail_quote",
+    "div.gmail_signature",
+    "[data-smartmail=gmail_signature]",
+    "#Signature",
+    "#x_Signature",
+    "div.moz-signature",
+    "pre.moz-signature",
+    "#ms-outlook-mobile-signature",
+    "#AppleMailSignature",
+    "div.ms-outlook-mobile-signature",
+    "#signature",
+    "div.signature",
+)
+
+
+def _cut_after(node: object) -> None:
+    cur = node
+    while cur is not None and getattr(cur, "tag", None) not in ("body", "html", None):
+        sib = cur.next
+        while sib is not None:
+            nxt = sib.next
+            sib.decompose()
+            sib = nxt
+        cur = cur.parent
+    node.decompose()
+
+
+def _prune_html(html: str) -> str | None:
+    """The HTML with quoted history and marked signatures removed; None if nothing was marked."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html)
+    changed = False
+    for selector in _CUT_AFTER:
+        try:
+            node = tree.css_first(selector)
+        except Exception:
+            continue
+        if node is not None:
+            _cut_after(node)
+            changed = True
+    for selector in _REMOVE:
+        try:
+            nodes = tree.css(selector)
+        except Exception:
+            continue
+        for node in nodes:
+            node.decompose()
+            changed = True
+    if not changed:
+        return None
+    return tree.html or ""
+
+
+def _html_text(html: str) -> str:
+    from inscriptis import get_text
+
+    return get_text(html)
+
+
+# --------------------------------------------------------------------------- text rules
+
+_QUOTED = re.compile(r"^\s*>")
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+
+
+def normalize_text(text: str) -> str:
+    """Comparable form: unified newlines, no trailing spaces, single blank lines, trimmed."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_INVISIBLE)
+    text = text.replace("\u00a0", " ").replace("\u202f", " ")
+    out: list[str] = []
+    for line in text.split("\n"):
+        line = line.rstrip()
+        if not line and (not out or not out[-1]):
+            continue
+        out.append(line)
+    return "\n".join(out).strip("\n")
+
+
+def _history_start(lines: list[str]) -> tuple[int, str] | None:
+    """Index of the first line of quoted history and which marker found it."""
+    n = len(lines)
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or _QUOTED.match(line):
+            continue
+        if _SEPARATOR.match(stripped) or _BEGIN_FORWARD.match(stripped):
+            return i, "separator"
+        if (_FROM_LINE.match(stripped) or _OTHER_LINE.match(stripped)) and _header_block_at(
+            lines, i
+        ):
+            start = i
+            prev = i - 1
+            while prev >= 0 and not lines[prev].strip():
+                prev -= 1
+            if prev >= 0 and _RULE_LINE.match(lines[prev]):
+                start = prev
+            return start, "header"
+        if len(stripped) > 40 and _INLINE_HEADER.search(stripped):
+            return i, "header"
+        if len(stripped) <= 400:
+            if _looks_like_attribution(stripped, lead_needed=False):
+                return i, "attribution"
+            joined = stripped
+            for k in (1, 2):
+                if i + k >= n or not lines[i + k].strip() or _QUOTED.match(lines[i + k]):
+                    break
+                joined += " " + lines[i + k].strip()
+                if _looks_like_attribution(joined, lead_needed=True):
+                    return i, "attribution"
+    return None
+
+
+def _header_block_at(lines: list[str], i: int) -> bool:
+    """A From line plus at least two more header lines close below (or a block containing From)."""
+    keys = 0
+    has_from = bool(_FROM_LINE.match(lines[i].strip()))
+    if not has_from and not _OTHER_LINE.match(lines[i].strip()):
+        return False
+    seen = 0
+    for line in lines[i : i + 12]:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        seen += 1
+        if _FROM_LINE.match(stripped):
+            has_from = True
+            keys += 1
+        elif _OTHER_LINE.match(stripped):
+            keys += 1
+        if seen >= 8:
+            break
+    return has_from and keys >= 3
+
+
+def _looks_like_signature(tail: list[str]) -> bool:
+    body = [line.strip() for line in tail if line.strip()]
+    if not body:
+        return True
+    if len(body) > 10:
+        return False
+    if any(len(line) > 80 for line in body):
+        return False
+    # Prose after a sign-off ("Thanks, and one more thing: …") has sentences and questions.
+    prose = sum(1 for line in body if len(line) > 40 and _SENTENCE_END.search(line))
+    return prose == 0 and not any(line.endswith("?") for line in body)
+
+
+def strip_signature(lines: list[str]) -> list[str]:
+    """Drop what follows "-- ", a mobile footer, or the name/title block after a sign-off."""
+    for i, line in enumerate(lines):
+        if _DELIMITER.match(line) and i > 0:
+            lines = lines[:i]
+            break
+    for i, line in enumerate(lines):
+        if _MOBILE_SIG.match(line) and _looks_like_signature(lines[i + 1 :]):
+            lines = lines[:i]
+            break
+    for i, line in enumerate(lines):
+        if i == 0 or not _VALEDICTION.match(line):
+            continue
+        tail = lines[i + 1 :]
+        if _looks_like_signature(tail):
+            lines = lines[: i + 1]
+            break
+    return _strip_contact_block(lines)
+
+
+def _strip_contact_block(lines: list[str]) -> list[str]:
+    """A trailing name/title/phone paragraph with no sign-off (typical Outlook signature)."""
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    start = end
+    while start and lines[start - 1].strip():
+        start -= 1
+    block = [line.strip() for line in lines[start:end]]
+    if start == 0 or not 2 <= len(block) <= 8:
+        return lines
+    if any(len(line) > 60 or (_SENTENCE_END.search(line) and len(line) > 25) for line in block):
+        return lines
+    if sum(1 for line in block if _CONTACT.search(line)) >= 1 and not _QUOTED.match(block[0]):
+        return lines[:start]
+    return lines
+
+
+def _from_text(text: str) -> str:
+    lines = normalize_text(text).split("\n")
+    found = _history_start(lines)
+    if found is not None:
+        cut, kind = found
+        head, rest = lines[:cut], lines[cut + 1 :]
+        kept = head
+        if kind == "attribution":
+            # Bottom-posted or inline answers: ">"-quoted history with the reply between.
+            first = next((ln for ln in rest if ln.strip()), "")
+            if _QUOTED.match(first):
+                answers = [ln for ln in rest if not _QUOTED.match(ln)]
+                inner = _history_start(answers)
+                if inner is not None:
+                    answers = answers[: inner[0]]
+                if any(ln.strip() for ln in answers):
+                    kept = [*head, "", *answers]
+        lines = kept
+    lines = [ln for ln in lines if not _QUOTED.match(ln)]
+    lines = strip_signature(lines)
+    return normalize_text("\n".join(lines))
+
+
+def extract_new_text(text: str, html: str | None = None) -> str:
+    """New text of a message from its plain text, using the HTML's quote markup when present."""
+    if html:
+        lowered = html.lower()
+        if any(hint in lowered for hint in _HTML_HINTS):
+            try:
+                pruned = _prune_html(html)
+            except Exception:
+                pruned = None
+            if pruned is not None:
+                return _from_text(_html_text(pruned))
+        if not text.strip():
+            text = _html_text(html)
+    return _from_text(text)
