@@ -1,0 +1,181 @@
+"""The `saygoodbye` command: parse arguments, call a use case, print the result.
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+`--json` output goes to stdout as one document; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import app, views
+from .config import Settings, load_settings
+from .errors import ConfigError, SaygoodbyeError, UsageError
+from .logs import setup_logging
+
+log = logging.getLogger("saygoodbye")
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="saygoodbye",
+        description="Know when a client relationship has gone bad, and end it well.",
+    )
+    parser.add_argument(
+        "--config", metavar="PATH",
+        help="configuration file (default: $SAYGOODBYE_CONFIG, else ./config.toml)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("sync", help="one pass of ingest + analysis, then exit")
+    p.add_argument("--source", metavar="mbox:FILE|maildir:DIR",
+                   help="read an export instead of the IMAP mailbox")
+    p.add_argument("--workers", type=int, default=None,
+                   help="analysis processes (default: one per core, up to 4)")
+    _add_json(p)
+
+    p = sub.add_parser("clients", help="one row per client: score, state, trend, signals")
+    p.add_argument("--unassigned", action="store_true",
+                   help="list senders not mapped to any client instead")
+    _add_json(p)
+
+    p = sub.add_parser("client", help="one client: signals with quoted evidence, economics")
+    p.add_argument("name")
+    _add_json(p)
+
+    p = sub.add_parser("status", help="last sync, stored messages, queue sizes, errors")
+    _add_json(p)
+
+    p = sub.add_parser("inspect", help="how raw emails are read (needs no database)")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE.eml")
+    _add_json(p)
+
+    sub.add_parser("migrate", help="apply database migrations now (also done at every start)")
+
+    p = sub.add_parser("demo", help="bundled sample mailbox into a local SQLite, then the table")
+    p.add_argument("--state-dir", type=Path, default=Path("demo-state"),
+                   help="where the demo database and previews go (default: ./demo-state)")
+    _add_json(p)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def _emit(args: argparse.Namespace, data: Any, render: Callable[[Any], None]) -> None:
+    if getattr(args, "json", False):
+        json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+        sys.stdout.write("\n")
+    else:
+        render(data)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if not args.source:
+        if settings.mailbox is None:
+            raise ConfigError("no [mailbox] table; add one or pass --source mbox:FILE",
+                              path=str(settings.source_path), key="mailbox")
+        from .mail.imap import sync_mailbox  # the live path needs the IMAP stack
+
+        result = sync_mailbox(settings, progress=views.progress_factory(args))
+        _emit(args, result, views.print_sync)
+        return 0
+    store = app.open_store(settings)
+    with views.ingest_progress(enabled=not args.json) as (advance, set_total):
+        stats = app.sync_offline(settings, store, args.source, progress=advance,
+                                 on_total=set_total, workers=args.workers)
+    data = {"source": args.source, "seen": stats.seen, "stored": stats.stored,
+            "duplicates": stats.duplicates, "defective": stats.defective}
+    _emit(args, data, views.print_sync)
+    return 0
+
+
+def cmd_clients(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = app.open_store(settings)
+    if args.unassigned:
+        _emit(args, app.unassigned_report(store), views.print_unassigned)
+    else:
+        _emit(args, app.clients_report(settings, store), views.print_clients)
+    return 0
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    report = app.client_report(settings, app.open_store(settings), args.name)
+    if report is None:
+        known = ", ".join(c.name for c in settings.clients) or "none configured"
+        raise UsageError(f"no client named {args.name!r} (known: {known})")
+    _emit(args, report, views.print_client)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _emit(args, app.status_report(settings, app.open_store(settings)), views.print_status)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    settings = _settings(args) if args.config else None
+    results = app.inspect_files(args.files, settings)
+    data: Any = results[0] if len(results) == 1 else results
+    _emit(args, data, views.print_inspect)
+    return 1 if any("error" in r for r in results) else 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    app.open_store(settings).dispose()
+    log.info("event=migrated database=%s", app._redacted_url(settings.database_url))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.state_dir, json_output=args.json)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "sync": cmd_sync,
+    "clients": cmd_clients,
+    "client": cmd_client,
+    "status": cmd_status,
+    "inspect": cmd_inspect,
+    "migrate": cmd_migrate,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging("debug" if args.verbose else "info")
+    try:
+        return COMMANDS[args.command](args)
+    except SaygoodbyeError as exc:
+        print(f"saygoodbye: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("saygoodbye: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

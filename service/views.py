@@ -1,0 +1,204 @@
+"""Terminal rendering with rich: tables for listings, a progress bar for long work."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+_STATE_STYLE = {
+    "healthy": "green",
+    "watch": "yellow",
+    "at_risk": "dark_orange",
+    "unhealthy": "bold red",
+}
+
+
+def _fmt_score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def _fmt_trend(value: float | None) -> str:
+    if value is None:
+        return "–"
+    arrow = "▲" if value > 0.5 else "▼" if value < -0.5 else "·"
+    return f"{arrow} {value:+.0f}"
+
+
+def _state(value: str) -> str:
+    return f"[{_STATE_STYLE.get(value, 'white')}]{value}[/]"
+
+
+def _top_signals(signals: list[dict[str, Any]], limit: int = 3) -> str:
+    positive = [s for s in signals if s.get("weight", 0) > 0][:limit]
+    return ", ".join(s["kind"].replace("_", " ") for s in positive) or "–"
+
+
+def _money(amount: float | None, currency: str | None) -> str:
+    if amount is None:
+        return "–"
+    return f"{amount:,.0f} {currency or ''}".strip()
+
+
+def print_clients(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="Clients (worst first)", header_style="bold")
+    table.add_column("Client")
+    table.add_column("Owner", style="dim")
+    table.add_column("Score", justify="right")
+    table.add_column("State")
+    table.add_column("Trend 30d", justify="right")
+    table.add_column("Msgs", justify="right")
+    table.add_column("Revenue/mo", justify="right")
+    table.add_column("Top signals")
+    for row in rows:
+        table.add_row(
+            row["name"], row["owner"], _fmt_score(row["score"]), _state(row["state"]),
+            _fmt_trend(row["trend"]), str(row["messages"]),
+            _money(row.get("monthly_revenue"), row.get("currency")),
+            _top_signals(row["signals"]),
+        )
+    console.print(table)
+
+
+def print_unassigned(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="Unassigned senders", header_style="bold")
+    table.add_column("Sender (domain, or address at free mail)")
+    table.add_column("Msgs", justify="right")
+    table.add_column("First")
+    table.add_column("Last")
+    for row in rows:
+        table.add_row(row["sender"], str(row["messages"]), (row["first"] or "")[:10],
+                      (row["last"] or "")[:10])
+    console.print(table)
+
+
+def print_client(report: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]{report['name']}[/]  owner {report['owner']}  "
+        f"score {_fmt_score(report['score'])}  {_state(report['state'])}  "
+        f"trend {_fmt_trend(report['trend'])}  messages {report['messages']}"
+    )
+    economics = report.get("economics")
+    if economics:
+        flag = " [bold red]⚑[/] " + economics["reason"] if economics.get("flag") else ""
+        console.print(
+            f"Economics: revenue {_money(economics.get('revenue'), economics.get('currency'))}"
+            f"/month, effort {economics.get('effort_units')} units/30d{flag}"
+        )
+    signals = Table(title="Signals", header_style="bold", show_lines=True)
+    signals.add_column("Signal")
+    signals.add_column("Weight", justify="right")
+    signals.add_column("Evidence")
+    for signal in report["signals"]:
+        quotes = "\n".join(
+            f"“{e['quote']}” — {(e.get('date') or '')[:10]} {e.get('sender') or ''}".strip()
+            for e in signal.get("evidence", [])
+        )
+        signals.add_row(signal["kind"].replace("_", " "), f"{signal['weight']:+.1f}", quotes)
+    console.print(signals)
+    recent = Table(title="Recent messages", header_style="bold")
+    for column in ("Date", "Side", "From", "Subject", "Friction"):
+        recent.add_column(column)
+    for item in report["recent"]:
+        friction = "auto" if item["auto_generated"] else (
+            "–" if item["friction"] is None else f"{item['friction']:.2f}")
+        recent.add_row((item["date"] or "")[:16], item["role"], item["from"] or "",
+                       item["subject"][:60], friction)
+    console.print(recent)
+
+
+def print_status(status: dict[str, Any]) -> None:
+    table = Table(title="saygoodbye status", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("database", status["database"])
+    table.add_row("messages stored", str(status["messages"]))
+    table.add_row("clients configured", str(status["clients"]))
+    source = status.get("last_sync_source") or ""
+    table.add_row("last sync", f"{status['last_sync'] or 'never'} {source}".strip())
+    for folder in status["mailbox"]:
+        table.add_row(f"folder {folder['folder']}",
+                      f"uid {folder['last_uid']} (validity {folder['uidvalidity']})")
+    outbox = ", ".join(f"{k}: {v}" for k, v in sorted(status["outbox"].items())) or "empty"
+    table.add_row("outbox", outbox)
+    for job in status.get("next_jobs", []):
+        table.add_row("next job", f"{job.get('next_run')} {job.get('name')}")
+    for error in status["errors"][:5]:
+        table.add_row(f"[red]{error['level']}[/]", f"{error['at']} {error['component']}: "
+                      f"{error['message']}")
+    console.print(table)
+
+
+def print_sync(data: dict[str, Any]) -> None:
+    console.print(
+        f"Read {data['seen']} messages from {data.get('source', 'the mailbox')}: "
+        f"{data['stored']} stored, {data['duplicates']} already known, "
+        f"{data['defective']} with parse defects (stored, listed in `inspect`)."
+    )
+
+
+def print_inspect(data: dict[str, Any] | list[dict[str, Any]]) -> None:
+    for item in data if isinstance(data, list) else [data]:
+        if "error" in item:
+            console.print(f"[red]{item['file']}: {item['error']}[/]")
+            continue
+        console.rule(item["file"])
+        console.print(f"From: {item['from_name'] or ''} <{item['from']}>   Date: {item['date']}")
+        console.print(f"Subject: {item['subject']}")
+        console.print(f"Client: {item['client'] or '–'} ({item['role']})")
+        if item["auto_generated"]:
+            console.print(f"[yellow]auto-generated[/]: {item['auto_reason']}")
+        else:
+            tone = item["tone"]
+            console.print(f"Tone: polarity {tone['polarity']:+.2f}, subjectivity "
+                          f"{tone['subjectivity']:.2f}   Friction: {item['friction']:.2f}")
+        console.print("[bold]New text:[/]")
+        console.print(item["new_text"] or "[dim](empty)[/]", markup=False)
+        for signal in item["signals"]:
+            quotes = "; ".join(f"“{e['quote']}”" for e in signal["evidence"])
+            console.print(f"  {signal['kind']} {signal['weight']:+.2f} {quotes}", markup=False)
+        if item["defects"]:
+            console.print(f"[yellow]defects:[/] {'; '.join(item['defects'])}")
+
+
+@contextmanager
+def ingest_progress(
+    enabled: bool = True,
+) -> Iterator[tuple[Callable[[int], None], Callable[[int | None], None]]]:
+    """A progress bar on a terminal; silent (and free) otherwise."""
+    if not (enabled and sys.stderr.isatty()):
+        yield (lambda n: None), (lambda total: None)
+        return
+    progress = Progress(
+        SpinnerColumn(), TextColumn("ingest"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
+    )
+    task = progress.add_task("ingest", total=None)
+    with progress:
+        yield (
+            lambda n: progress.advance(task, n),
+            lambda total: progress.update(task, total=total),
+        )
+
+
+def progress_factory(args: Any) -> Callable[..., Any] | None:
+    """For the IMAP backfill: the same bar, driven by the sync's callbacks."""
+    if getattr(args, "json", False) or not sys.stderr.isatty():
+        return None
+    return ingest_progress

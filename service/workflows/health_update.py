@@ -1,0 +1,200 @@
+"""Recompute client health from stored analyses and remember the result.
+
+I/O glue only: rows become MessageFacts, the pure analysis.health decides,
+and the outcome lands in client_states and health_history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ..analysis.health import (
+    DEFAULT_ENTER,
+    DEFAULT_LEAVE,
+    ClientHealth,
+    HealthSettings,
+    assess_client,
+)
+from ..analysis.types import (
+    ClientEconomics,
+    Evidence,
+    MessageAnalysis,
+    MessageFacts,
+    Signal,
+    Tone,
+)
+from ..config import HealthConfig, Settings
+from ..store.models import ClientState, HealthPoint, Message
+
+_FACT_COLUMNS = (
+    Message.message_id,
+    Message.date,
+    Message.role,
+    Message.thread_key,
+    Message.subject,
+    Message.from_addr,
+    Message.to_addrs,
+    Message.auto_generated,
+    Message.polarity,
+    Message.subjectivity,
+    Message.friction,
+    Message.signals,
+    Message.client,
+)
+
+
+def health_settings(config: HealthConfig) -> HealthSettings:
+    """Map the [health] table onto the analysis defaults (partial tables merge)."""
+    base = HealthSettings()
+    return replace(
+        base,
+        window_days=tuple(config.window_days),
+        half_life_days=config.half_life_days,
+        min_messages=config.min_messages,
+        weights={**base.weights, **config.weights},
+        enter={**DEFAULT_ENTER, **config.enter},
+        leave={**DEFAULT_LEAVE, **config.leave},
+        alert_cooldown_days=float(config.alert_cooldown_days),
+    )
+
+
+def _signals_from_json(items: Iterable[Mapping[str, Any]] | None) -> tuple[Signal, ...]:
+    signals = []
+    for item in items or ():
+        evidence = tuple(
+            Evidence(quote=e.get("quote", ""), start=e.get("start", 0), end=e.get("end", 0))
+            for e in item.get("evidence", ())
+        )
+        signals.append(Signal(kind=item["kind"], weight=float(item["weight"]), evidence=evidence))
+    return tuple(signals)
+
+
+def facts_from_row(row: Any) -> MessageFacts:
+    analysis = None
+    if row.friction is not None:
+        analysis = MessageAnalysis(
+            tone=Tone(row.polarity or 0.0, row.subjectivity or 0.0),
+            friction=row.friction,
+            signals=_signals_from_json(row.signals),
+        )
+    return MessageFacts(
+        message_id=row.message_id,
+        date=row.date,
+        role=row.role,
+        thread_key=row.thread_key,
+        subject=row.subject or "",
+        sender=row.from_addr or "",
+        recipients=tuple(row.to_addrs or ()),
+        auto_generated=row.auto_generated,
+        analysis=analysis,
+    )
+
+
+def load_facts(session: Session, clients: Iterable[str] | None = None) -> dict[str, list[Any]]:
+    """Stored messages grouped by client, dated ones only, oldest first."""
+    query = select(*_FACT_COLUMNS).where(Message.client.is_not(None), Message.date.is_not(None))
+    if clients is not None:
+        query = query.where(Message.client.in_(list(clients)))
+    grouped: dict[str, list[Any]] = defaultdict(list)
+    for row in session.execute(query.order_by(Message.date)):
+        grouped[row.client].append(facts_from_row(row))
+    return grouped
+
+
+@dataclass(frozen=True)
+class Assessment:
+    client: str
+    owner: str
+    health: ClientHealth
+    previous_state: str | None
+    messages: int
+
+
+def assess_all(
+    session: Session,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    clients: Iterable[str] | None = None,
+    save: bool = True,
+) -> list[Assessment]:
+    """Assess configured clients; stores state and one history point per day."""
+    now = now or datetime.now(UTC)
+    wanted = [c for c in settings.clients if clients is None or c.name in set(clients)]
+    facts = load_facts(session, [c.name for c in wanted])
+    hs = health_settings(settings.health)
+    results: list[Assessment] = []
+    for client in wanted:
+        stored = session.get(ClientState, client.name)
+        previous = stored.state if stored else None
+        health = assess_client(
+            facts.get(client.name, []),
+            now=now,
+            settings=hs,
+            economics=ClientEconomics(
+                monthly_revenue=client.monthly_revenue,
+                currency=client.currency,
+                hours_per_month=client.hours_per_month,
+            ),
+            previous_state=previous,
+        )
+        results.append(
+            Assessment(client.name, client.owner, health, previous, len(facts.get(client.name, [])))
+        )
+        if save:
+            _save(session, client.name, health, now, stored)
+    return results
+
+
+def _save(
+    session: Session, client: str, health: ClientHealth, now: datetime, stored: ClientState | None
+) -> None:
+    if stored is None:
+        stored = ClientState(client=client)
+        session.add(stored)
+    stored.score = round(health.score, 2)
+    stored.state = health.state
+    stored.trend = round(health.trend, 2)
+    stored.computed_at = now
+    stored.details = {
+        "signals": [signal_json(s) for s in health.signals],
+        "metrics": {k: round(float(v), 4) for k, v in health.metrics.items()},
+        "economics": {
+            "revenue": health.economics.revenue,
+            "currency": health.economics.currency,
+            "effort_units": round(health.economics.effort_units, 2),
+            "revenue_per_effort": health.economics.revenue_per_effort,
+            "revenue_change": health.economics.revenue_change,
+            "flag": health.economics.flag,
+            "reason": health.economics.reason,
+        },
+        "history": [[d.isoformat(), s] for d, s in health.history],
+    }
+    day = now.date()
+    session.execute(delete(HealthPoint).where(HealthPoint.client == client, HealthPoint.day == day))
+    session.add(HealthPoint(client=client, day=day, score=round(health.score, 2),
+                            state=health.state))
+
+
+def signal_json(signal: Signal) -> dict[str, Any]:
+    return {
+        "kind": signal.kind,
+        "weight": signal.weight,
+        "evidence": [
+            {
+                "message_id": e.message_id,
+                "date": e.date.isoformat() if e.date else None,
+                "subject": e.subject,
+                "sender": e.sender,
+                "quote": e.quote,
+            }
+            for e in signal.evidence
+        ],
+    }
