@@ -223,7 +223,9 @@ def should_alert(
 # --------------------------------------------------------------------------- scoring
 
 
-def _friction_parts(m: MessageFacts, settings: HealthSettings) -> tuple[float, dict[str, float]]:
+def _friction_parts(
+    m: MessageFacts, settings: HealthSettings, weights: Mapping[str, float]
+) -> tuple[float, dict[str, float]]:
     """(badness, share per kind) of one client message; shares sum to badness.
 
     Healthy kinds appear with negative shares (the relief they gave).
@@ -237,15 +239,15 @@ def _friction_parts(m: MessageFacts, settings: HealthSettings) -> tuple[float, d
         if s.weight > 0 and s.kind not in HEALTHY_KINDS:
             pos[s.kind] = pos.get(s.kind, 0.0) + s.weight
         elif s.weight < 0 or s.kind in HEALTHY_KINDS:
-            relief += settings.weight(s.kind) * abs(s.weight)
+            relief += weights.get(s.kind, 1.0) * abs(s.weight)
     if not pos:
         pos = {"negative_tone" if a.tone.polarity < 0 else "friction": 1.0}
     total = sum(pos.values())
-    mult = sum(settings.weight(k) * w for k, w in pos.items()) / total
+    mult = sum(weights.get(k, 1.0) * w for k, w in pos.items()) / total
     raw = min(1.0, a.friction * mult)
     relief = min(settings.max_relief, relief)
     bad = raw * (1.0 - relief)
-    parts = {k: raw * settings.weight(k) * w / (mult * total) for k, w in pos.items()}
+    parts = {k: raw * weights.get(k, 1.0) * w / (mult * total) for k, w in pos.items()}
     if relief > 0:
         parts["relief"] = -raw * relief
     return bad, parts
@@ -267,13 +269,15 @@ class _Series:
         self.cb = [0.0]  # baseline polarity
         self.badness: list[float] = []
         self.parts: list[dict[str, float]] = []
+        self.w: list[float] = []  # decay weight of each message at ref
+        weights = {**DEFAULT_WEIGHTS, **s.weights}
         lam = math.log(2) / (s.half_life_days * _DAY)
         lam_b = math.log(2) / (s.baseline_half_life_days * _DAY)
         self.lam, self.lam_b = lam, lam_b
         d = f = p = e = b = 0.0
         for m in client:
             t = m.date.timestamp()
-            bad, parts = _friction_parts(m, s)
+            bad, parts = _friction_parts(m, s, weights)
             pol = m.analysis.tone.polarity if m.analysis is not None else 0.0
             w = math.exp(lam * (t - ref))
             wb = math.exp(lam_b * (t - ref))
@@ -290,6 +294,7 @@ class _Series:
             self.cb.append(b)
             self.badness.append(bad)
             self.parts.append(parts)
+            self.w.append(w)
         self.staff_ts = staff_ts
 
     def losses(self, cutoff: float) -> dict[str, float]:
@@ -369,7 +374,6 @@ def _explain(
     staff: list[MessageFacts],
     losses: Mapping[str, float],
     score: float,
-    now_ts: float,
     settings: HealthSettings,
 ) -> tuple[Signal, ...]:
     """Split the points lost over signal kinds, each with its strongest quotes."""
@@ -382,7 +386,9 @@ def _explain(
         friction_points = lost * logs["friction"] / total_log
         by_kind: dict[str, float] = {}
         for idx, parts in enumerate(series.parts):
-            w = math.exp(series.lam * (series.ts[idx] - now_ts))
+            if not parts:
+                continue
+            w = series.w[idx]
             for k, v in parts.items():
                 by_kind[k] = by_kind.get(k, 0.0) + w * v
                 sources.setdefault(k, []).append((abs(w * v), idx))
@@ -493,7 +499,7 @@ def assess_client(
         settings=settings.economics,
     )
     state = "healthy" if insufficient else next_state(previous_state, score, settings)
-    signals = _explain(series, client, staff, losses, score, now_ts, settings)
+    signals = _explain(series, client, staff, losses, score, settings)
     return ClientHealth(
         score=round(score, 1),
         state=state,
