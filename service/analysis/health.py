@@ -115,7 +115,7 @@ class HealthSettings:
     history_weeks: int = 12
     economics: econ.EconomicsSettings = field(default_factory=econ.EconomicsSettings)
     #: Alerting: minimum time between two alerts for one client.
-    alert_cooldown_days: float = 7.0
+    alert_cooldown_days: float = 14.0
     alert_states: tuple[str, ...] = ("at_risk", "unhealthy")
 
     def weight(self, kind: str) -> float:

@@ -121,7 +121,7 @@ def test_cooldown_defers_a_new_episode() -> None:
     mem = AlertMemory(episode_open=False, last_alert_at=NOW - timedelta(days=2))
     d = should_alert("unhealthy", mem, now=NOW, settings=S)
     assert not d.alert and d.reason.startswith("cooldown") and not d.memory.episode_open
-    later = should_alert("unhealthy", d.memory, now=NOW + timedelta(days=6), settings=S)
+    later = should_alert("unhealthy", d.memory, now=NOW + timedelta(days=13), settings=S)
     assert later.alert
 
 
