@@ -28,11 +28,6 @@ from tests.rig.dovecot import Dovecot, free_port
 Stage = Literal["mail", "rcpt", "data"]
 DropPoint = Literal["rcpt", "data", "after_delivery"]
 
-# Plain-text AUTH is deliberate on loopback test servers.
-warnings.filterwarnings(
-    "ignore", message="Requiring AUTH while not requiring TLS", category=UserWarning
-)
-
 DEFAULT_USERNAME = "service@northwind.test"
 DEFAULT_PASSWORD = "smtp-secret"
 
@@ -135,6 +130,14 @@ class _Handler:
         return "250 2.0.0 OK queued"
 
 
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        # plain-text AUTH is deliberate on a loopback test server
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
+
+
 class SmtpServer:
     """aiosmtpd on a free loopback port relaying into a Dovecot (via LMTP).
 
@@ -182,7 +185,7 @@ class SmtpServer:
         self.stop()
 
     def start(self) -> None:
-        self._controller = Controller(
+        self._controller = _Controller(
             _Handler(self),
             hostname=self.host,
             port=self.port,
