@@ -99,6 +99,7 @@ class ServiceSettings(_Section):
     keep_bodies_days: int = Field(default=365, ge=1)
     metrics: str | None = None
     backfill_alerts: bool = False
+    templates_dir: Path | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -265,8 +266,6 @@ class Settings(_Section):
     health: HealthConfig = Field(default_factory=HealthConfig)
     clients: tuple[ClientSettings, ...] = ()
     owners: tuple[OwnerSettings, ...] = ()
-    templates_dir: Path | None = None
-
     # Where the file was read from; not a TOML key.
     source_path: Path | None = Field(default=None, exclude=True)
 
