@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.cli import main
-from service.config import load_settings, parse_days, parse_window, parse_weekly
+from service.config import load_settings, parse_days, parse_weekly, parse_window
 from service.errors import ConfigError
 
 MINIMAL = """
