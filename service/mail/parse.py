@@ -22,7 +22,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
 
 from service.mail.auto import detect_auto_generated
-from service.mail.replies import extract_new_text
+from service.mail.replies import extract_new_text, html_to_text
 
 __all__ = ["MAX_DEPTH", "Attachment", "ParsedMessage", "decode_bytes", "parse_message"]
 
@@ -427,9 +427,7 @@ def _nested_size(part: Message) -> int:
 
 def _html_to_text(html: str, defects: list[str]) -> str:
     try:
-        from inscriptis import get_text
-
-        return get_text(html).strip("\n")
+        return html_to_text(html).strip("\n")
     except Exception:
         defects.append("html part: could not be converted; tags stripped")
         return re.sub(r"<[^>]*>", " ", html)

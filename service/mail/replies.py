@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["extract_new_text", "normalize_text", "strip_signature"]
+__all__ = ["extract_new_text", "html_to_text", "normalize_text", "strip_signature"]
 
 # --------------------------------------------------------------------------- attribution lines
 
@@ -200,6 +200,8 @@ _REMOVE = (
     "blockquote[type=cite]",
     "div.moz-cite-prefix",
     ".yahoo_quoted",
+    "[class*=yahoo_quoted]",
+    "[id*=yahoo_quoted]",
     "div.protonmail_quote",
     "blockquote.protonmail_quote",
     "div.gmail_signature",
@@ -255,10 +257,20 @@ def _prune_html(html: str) -> str | None:
     return tree.html or ""
 
 
-def _html_text(html: str) -> str:
+_INSCRIPTIS_CONFIG = None
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body (inscriptis "strict" CSS: no indentation of nested divs)."""
+    global _INSCRIPTIS_CONFIG
     from inscriptis import get_text
 
-    return get_text(html)
+    if _INSCRIPTIS_CONFIG is None:
+        from inscriptis.css_profiles import CSS_PROFILES
+        from inscriptis.model.config import ParserConfig
+
+        _INSCRIPTIS_CONFIG = ParserConfig(css=CSS_PROFILES["strict"])
+    return get_text(html, _INSCRIPTIS_CONFIG)
 
 
 # --------------------------------------------------------------------------- text rules
@@ -420,7 +432,7 @@ def extract_new_text(text: str, html: str | None = None) -> str:
             except Exception:
                 pruned = None
             if pruned is not None:
-                return _from_text(_html_text(pruned))
+                return _from_text(html_to_text(pruned))
         if not text.strip():
-            text = _html_text(html)
+            text = html_to_text(html)
     return _from_text(text)
