@@ -1,0 +1,492 @@
+"""Friction detectors: phrase rules from a reviewed resource file, matched generically.
+
+The phrase lists live in ``resources/friction.toml`` (one entry per pattern, with its
+intent); this module only knows how to match them:
+
+* text is normalised (curly quotes and apostrophes straightened, one char for one char,
+  so offsets stay valid) and quoted lines (``> ...``) are blanked out, never matched;
+* every pattern is compiled once, case-insensitive, with word boundaries;
+* a hit is dropped when a negator ("not", "no", "never", "...n't") sits shortly before it
+  in the same clause ("no rush", "I'm not blaming you", "no discount needed");
+* each hit quotes the sentence it fired on (trimmed, with offsets into the input);
+* two generic detectors are parameterised from the same file: runs of ALL-CAPS words
+  (acronyms excluded) and newly added senior CCs (escalation);
+* urgency sent late at night or at the weekend weighs more.
+
+Hits of one kind combine with diminishing returns (``decay``) up to a per-kind cap, so one
+angry message cannot dominate a client's score, and every weight can be traced to a quote.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from service.analysis.tone import Assessment, assess
+from service.analysis.types import Evidence, Signal
+
+DEFAULT_RULES = Path(__file__).with_name("resources") / "friction.toml"
+
+FRICTION_KINDS = (
+    "revision_loop",
+    "price_pressure",
+    "urgency",
+    "blame",
+    "escalation",
+    "dismissal",
+    "payment_friction",
+    "disrespect",
+    "negative_tone",
+)
+HEALTHY_KINDS = ("gratitude", "politeness")
+KINDS = FRICTION_KINDS + HEALTHY_KINDS
+
+# One char for one char: offsets into the normalised text are offsets into the input.
+_STRAIGHTEN = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "“": '"', "”": '"',
+                             "„": '"', "«": '"', "»": '"', "\u00a0": " "})
+_QUOTED_LINE = re.compile(r"(?m)^[ \t]*>.*$")
+_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)|\n[ \t]*\n|\n(?=[ \t]*(?:[-*•]|\d+[.)])\s)")
+_CLAUSE_BREAK = re.compile(r"[,;:()\u2013\u2014]|\s-\s|\bbut\b|\bhowever\b|\bthough\b", re.I)
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'&-]*")
+_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|yourselves|you're|ya|u)\b", re.I)
+_SHORT_LINE = 45  # a line this short ends a sentence ("Hi Tom,", "Regards")
+
+
+class RulesError(ValueError):
+    """The resource file is malformed: names the entry so a reviewer can fix it."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str
+    weight: float
+    why: str
+    regex: re.Pattern[str]
+    negatable: bool
+    at_start: bool
+    unless: frozenset[str]
+
+
+@dataclass(frozen=True)
+class CapsRule:
+    kind: str
+    min_words: int
+    weight: float
+    per_extra_word: float
+    max_weight: float
+    acronyms: frozenset[str]
+    unless: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Everything the detectors need, loaded once from the resource file."""
+
+    rules: tuple[Rule, ...]
+    bias: float
+    decay: float
+    caps_by_kind: dict[str, float]
+    negators: frozenset[str]
+    negation_window: int
+    targeted_kinds: frozenset[str]
+    targeted_factor: float
+    max_evidence: int
+    evidence_max_chars: int
+    caps: CapsRule
+    night_start: int
+    night_end: int
+    weekend: bool
+    off_hours_factor: float
+    senior_weight: float
+    senior_parts: frozenset[str]
+    tone_threshold: float
+    tone_scale: float
+    courtesy_words: frozenset[str]
+
+
+def _compile(pattern: str, *, boundary: bool, case: bool, where: str) -> re.Pattern[str]:
+    body = pattern.replace(" ", r"\s+")
+    if boundary:
+        body = rf"(?<![\w'])(?:{body})(?![\w])"
+    try:
+        return re.compile(body, 0 if case else re.IGNORECASE)
+    except re.error as exc:
+        raise RulesError(f"{where}: bad pattern {pattern!r}: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: Path) -> Rules:
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    settings = data.get("settings", {})
+    rules: list[Rule] = []
+    for kind, entries in data.get("rules", {}).items():
+        if kind not in KINDS:
+            raise RulesError(f"{path}: unknown kind [rules.{kind}]")
+        healthy = kind in HEALTHY_KINDS
+        for i, entry in enumerate(entries):
+            where = f"{path}: rules.{kind}[{i}]"
+            try:
+                weight = float(entry["w"])
+                pattern = entry["p"]
+            except KeyError as exc:
+                raise RulesError(f"{where}: missing {exc}") from exc
+            if (weight < 0) != healthy:
+                raise RulesError(f"{where}: weight sign does not match the kind")
+            rules.append(
+                Rule(
+                    kind=kind,
+                    weight=weight,
+                    why=entry.get("why", ""),
+                    regex=_compile(pattern, boundary=entry.get("b", True),
+                                   case=entry.get("case", False), where=where),
+                    negatable=entry.get("neg", not healthy),
+                    at_start=entry.get("at") == "start",
+                    unless=frozenset(entry.get("unless", ())),
+                )
+            )
+    caps = data.get("caps", {})
+    urgency = data.get("urgency_context", {})
+    cc = data.get("escalation_cc", {})
+    tone_cfg = data.get("tone", {})
+    return Rules(
+        rules=tuple(rules),
+        bias=float(settings.get("bias", -2.0)),
+        decay=float(settings.get("decay", 0.5)),
+        caps_by_kind={k: float(v.get("cap", 3.0)) for k, v in data.get("kinds", {}).items()},
+        negators=frozenset(settings.get("negators", ("not", "no", "never"))),
+        negation_window=int(settings.get("negation_window", 3)),
+        targeted_kinds=frozenset(settings.get("targeted_kinds", ())),
+        targeted_factor=float(settings.get("targeted_factor", 1.0)),
+        max_evidence=int(settings.get("max_evidence", 5)),
+        evidence_max_chars=int(settings.get("evidence_max_chars", 240)),
+        caps=CapsRule(
+            kind=caps.get("kind", "disrespect"),
+            min_words=int(caps.get("min_words", 2)),
+            weight=float(caps.get("weight", 0.8)),
+            per_extra_word=float(caps.get("per_extra_word", 0.15)),
+            max_weight=float(caps.get("max_weight", 1.4)),
+            acronyms=frozenset(a.upper() for a in caps.get("acronyms", ())),
+            unless=frozenset(caps.get("unless", ())),
+        ),
+        night_start=int(urgency.get("night_start", 22)),
+        night_end=int(urgency.get("night_end", 6)),
+        weekend=bool(urgency.get("weekend", True)),
+        off_hours_factor=float(urgency.get("factor", 1.0)),
+        senior_weight=float(cc.get("weight", 1.2)),
+        senior_parts=frozenset(s.lower() for s in cc.get("senior", ())),
+        tone_threshold=float(tone_cfg.get("threshold", -0.1)),
+        tone_scale=float(tone_cfg.get("scale", 2.0)),
+        courtesy_words=frozenset(w.lower() for w in tone_cfg.get("courtesy_words", ())),
+    )
+
+
+def load_rules(path: Path | None = None) -> Rules:
+    """Rules from the reviewed resource file (cached: patterns compile once per process)."""
+    return _load(Path(path) if path is not None else DEFAULT_RULES)
+
+
+# --------------------------------------------------------------------------- text model
+
+
+@dataclass(frozen=True)
+class _Hit:
+    kind: str
+    weight: float
+    start: int  # the matched phrase
+    end: int
+    sentence: int  # index into Doc.sentences
+    unless: frozenset[str] = frozenset()  # dropped if its sentence has a hit of these kinds
+
+
+class Doc:
+    """The input prepared once for every detector: normalised, quotes blanked, sentences."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        norm = text.translate(_STRAIGHTEN)
+        self.norm = _QUOTED_LINE.sub(lambda m: " " * len(m.group()), norm)
+        self.sentences = _split_sentences(self.norm)
+        self._starts = [s for s, _ in self.sentences]
+
+    def sentence_of(self, pos: int) -> int:
+        lo, hi = 0, len(self._starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._starts[mid] <= pos:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def evidence(self, hit_start: int, hit_end: int, limit: int) -> Evidence:
+        """Quote the sentence (or, when too long, the clause) around a hit."""
+        s, e = self.sentences[self.sentence_of(hit_start)]
+        if e - s > limit:
+            cs = s
+            for m in _CLAUSE_BREAK.finditer(self.norm, s, hit_start):
+                cs = m.end()
+            ce = e
+            m = _CLAUSE_BREAK.search(self.norm, hit_end, e)
+            if m:
+                ce = m.start()
+            s, e = cs, max(ce, hit_end)
+            if e - s > limit:
+                s, e = max(s, hit_start - limit // 2), min(e, hit_end + limit // 2)
+        return _trimmed(self.text, s, e)
+
+
+def _trimmed(text: str, start: int, end: int) -> Evidence:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return Evidence(quote=text[start:end], start=start, end=end)
+
+
+def _split_sentences(norm: str) -> list[tuple[int, int]]:
+    cuts = {m.end() for m in _SENTENCE_END.finditer(norm)}
+    pos = 0
+    for line in norm.split("\n")[:-1]:
+        pos += len(line) + 1
+        stripped = line.strip()
+        if stripped and len(stripped) < _SHORT_LINE:
+            cuts.add(pos)
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for cut in sorted(cuts):
+        if cut > start:
+            spans.append((start, cut))
+            start = cut
+    if start < len(norm) or not spans:
+        spans.append((start, len(norm)))
+    # the start of a sentence is its first visible character
+    out = []
+    for s, e in spans:
+        while s < e and norm[s] in " \t\r\n-*•\"'(":
+            s += 1
+        out.append((s, e))
+    return out
+
+
+def _negated(doc: Doc, rules: Rules, sentence_start: int, hit_start: int) -> bool:
+    scope_start = sentence_start
+    for m in _CLAUSE_BREAK.finditer(doc.norm, sentence_start, hit_start):
+        scope_start = m.end()
+    tokens = _TOKEN.findall(doc.norm[scope_start:hit_start].lower())
+    for tok in tokens[-rules.negation_window:]:
+        if tok in rules.negators or tok.endswith("n't"):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- detectors
+
+
+def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
+    hits: list[_Hit] = []
+    norm = doc.norm
+    for rule in rules.rules:
+        if rule.kind not in kinds:
+            continue
+        if rule.at_start:
+            matches = (rule.regex.match(norm, s, e) for s, e in doc.sentences)
+            found = [m for m in matches if m]
+        else:
+            found = list(rule.regex.finditer(norm))
+        for m in found:
+            if m.end() == m.start():
+                continue
+            idx = doc.sentence_of(m.start())
+            if rule.negatable and _negated(doc, rules, doc.sentences[idx][0], m.start()):
+                continue
+            weight = rule.weight
+            if rule.kind in rules.targeted_kinds:
+                s, e = doc.sentences[idx]
+                if _SECOND_PERSON.search(norm, s, e):
+                    weight *= rules.targeted_factor
+            hits.append(_Hit(rule.kind, weight, m.start(), m.end(), idx, rule.unless))
+    return hits
+
+
+def _caps_hits(doc: Doc, rules: Rules) -> list[_Hit]:
+    caps = rules.caps
+    hits: list[_Hit] = []
+    run: list[re.Match[str]] = []
+    shouted = 0
+
+    def close() -> None:
+        if shouted >= caps.min_words:
+            weight = min(caps.max_weight,
+                         caps.weight + caps.per_extra_word * (shouted - caps.min_words))
+            start, end = run[0].start(), run[-1].end()
+            hits.append(_Hit(caps.kind, weight, start, end, doc.sentence_of(start), caps.unless))
+
+    prev_end = -1
+    for m in _WORD.finditer(doc.norm):
+        word = m.group()
+        letters = [c for c in word if c.isalpha()]
+        is_caps = bool(letters) and all(c.isupper() for c in letters)
+        gap = doc.norm[prev_end:m.start()] if prev_end >= 0 else ""
+        contiguous = prev_end >= 0 and "\n" not in gap and len(gap) <= 4
+        if is_caps and (contiguous or not run):
+            run.append(m)
+        else:
+            close()
+            run, shouted = ([m], 0) if is_caps else ([], 0)
+        if is_caps and len(letters) >= 2 and word.upper().strip("'") not in caps.acronyms:
+            shouted += 1
+        prev_end = m.end()
+    close()
+    return hits
+
+
+def _off_hours(rules: Rules, sent_at: datetime | None) -> bool:
+    if sent_at is None:
+        return False
+    if rules.weekend and sent_at.weekday() >= 5:
+        return True
+    hour = sent_at.hour
+    if rules.night_start > rules.night_end:
+        return hour >= rules.night_start or hour < rules.night_end
+    return rules.night_start <= hour < rules.night_end
+
+
+def _senior_cc(rules: Rules, cc: Sequence[str], previous_cc: Sequence[str]) -> list[Evidence]:
+    before = {_address(a) for a in previous_cc}
+    found = []
+    for raw in cc:
+        addr = _address(raw)
+        if not addr or addr in before:
+            continue
+        local = addr.split("@", 1)[0]
+        parts = set(re.split(r"[._+\-]+", local)) | {local}
+        if parts & rules.senior_parts:
+            found.append(Evidence(quote=f"Cc: {addr}"))
+    return found
+
+
+def _address(raw: str) -> str:
+    raw = raw.strip()
+    m = re.search(r"<([^>]+)>", raw)
+    return (m.group(1) if m else raw).strip().lower()
+
+
+def _tone_hit(doc: Doc, rules: Rules, assessments: Sequence[Assessment]) -> _Hit | None:
+    """negative_tone from the lexicon pass, ignoring courtesy words of civil farewells."""
+    kept = [a for a in assessments if not (a.polarity < 0 and set(a.words) & rules.courtesy_words)]
+    if not kept:
+        return None
+    polarity = sum(a.polarity for a in kept) / len(kept)
+    if polarity >= rules.tone_threshold:
+        return None
+    worst = min(kept, key=lambda a: a.polarity)
+    anchor = next((w for w in worst.words if w[:1].isalpha()), None)
+    start = end = 0
+    if anchor:
+        m = re.search(rf"(?<!\w){re.escape(anchor)}(?!\w)", doc.norm, re.I)
+        if m:
+            start, end = m.start(), m.end()
+    return _Hit("negative_tone", rules.tone_scale * -polarity, start, end, doc.sentence_of(start))
+
+
+def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evidence]],
+             extra_weight: dict[str, float], scale: dict[str, float]) -> list[Signal]:
+    # healthy hits inside a friction phrase are not healthy ("thanks for nothing")
+    friction_spans = [(h.start, h.end) for h in hits if h.weight > 0]
+    hits = [h for h in hits if h.weight > 0
+            or not any(s < h.end and h.start < e for s, e in friction_spans)]
+    kinds_by_sentence: dict[int, set[str]] = {}
+    for h in hits:
+        kinds_by_sentence.setdefault(h.sentence, set()).add(h.kind)
+    hits = [h for h in hits
+            if not (h.unless & kinds_by_sentence.get(h.sentence, set()))]
+
+    by_kind: dict[str, list[_Hit]] = {}
+    for h in sorted(hits, key=lambda h: -abs(h.weight)):
+        same = by_kind.setdefault(h.kind, [])
+        if any(o.start < h.end and h.start < o.end for o in same):
+            continue  # overlapping phrases of one kind count once, at the strongest
+        same.append(h)
+
+    signals = []
+    for kind in KINDS:
+        kind_hits = by_kind.get(kind, [])
+        if not kind_hits and kind not in extra:
+            continue
+        weights = [abs(h.weight) for h in kind_hits] + [extra_weight.get(kind, 0.0)] * len(
+            extra.get(kind, ()))
+        weights.sort(reverse=True)
+        total = sum(w * rules.decay**i for i, w in enumerate(weights)) * scale.get(kind, 1.0)
+        total = min(total, rules.caps_by_kind.get(kind, 3.0))
+        sign = -1.0 if kind in HEALTHY_KINDS else 1.0
+        evidence: list[Evidence] = []
+        seen: set[tuple[int, int]] = set()
+        for h in sorted(kind_hits, key=lambda h: h.start):
+            ev = doc.evidence(h.start, h.end, rules.evidence_max_chars)
+            if (ev.start, ev.end) not in seen:
+                seen.add((ev.start, ev.end))
+                evidence.append(ev)
+        evidence.extend(extra.get(kind, ()))
+        signals.append(Signal(kind=kind, weight=round(sign * total, 4),
+                              evidence=tuple(evidence[: rules.max_evidence])))
+    return signals
+
+
+def detect(
+    text: str,
+    *,
+    sent_at: datetime | None = None,
+    cc: Sequence[str] = (),
+    previous_cc: Sequence[str] = (),
+    kinds: Sequence[str] = KINDS,
+    assessments: Sequence[Assessment] | None = None,
+    rules: Rules | None = None,
+) -> list[Signal]:
+    """All signals found in ``text`` (friction positive, healthy negative), with evidence.
+
+    ``kinds`` restricts the detectors (the farewell guardrails and staff mail use it);
+    ``assessments`` reuses a lexicon pass already made for the tone (one pass per message).
+    CC evidence has no span in the text: its offsets are 0.
+    """
+    rules = rules or load_rules()
+    wanted = frozenset(kinds)
+    doc = Doc(text)
+    hits = _phrase_hits(doc, rules, wanted)
+    if rules.caps.kind in wanted:
+        hits.extend(_caps_hits(doc, rules))
+    if "negative_tone" in wanted:
+        if assessments is None:
+            assessments = assess(doc.norm)[1]
+        tone_hit = _tone_hit(doc, rules, assessments)
+        if tone_hit:
+            hits.append(tone_hit)
+    extra: dict[str, list[Evidence]] = {}
+    extra_weight: dict[str, float] = {}
+    if "escalation" in wanted:
+        senior = _senior_cc(rules, cc, previous_cc)
+        if senior:
+            extra["escalation"] = senior
+            extra_weight["escalation"] = rules.senior_weight
+    scale = {}
+    if _off_hours(rules, sent_at):
+        scale["urgency"] = rules.off_hours_factor
+    return _combine(doc, rules, hits, extra, extra_weight, scale)
+
+
+def friction_score(signals: Sequence[Signal], rules: Rules | None = None) -> float:
+    """friction = logistic(bias + sum of signal weights).
+
+    Transparent and monotone: every friction signal raises it, every healthy signal lowers
+    it, and a message with no evidence sits at logistic(bias) (0.12 by default).
+    """
+    rules = rules or load_rules()
+    z = rules.bias + sum(s.weight for s in signals)
+    return 1.0 / (1.0 + math.exp(-z))

@@ -1,0 +1,45 @@
+"""One message in, its tone, friction score and quoted signals out (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from service.analysis.friction import (
+    HEALTHY_KINDS,
+    KINDS,
+    Doc,
+    detect,
+    friction_score,
+    load_rules,
+)
+from service.analysis.tone import assess
+from service.analysis.types import MessageAnalysis
+
+_STAFF_KINDS = HEALTHY_KINDS
+
+
+def analyse_message(
+    text: str,
+    *,
+    role: str = "client",
+    subject: str = "",
+    sent_at: datetime | None = None,
+    cc: Sequence[str] = (),
+    previous_cc: Sequence[str] = (),
+) -> MessageAnalysis:
+    """Tone, friction (0..1) and signals of the NEW text of one message.
+
+    Staff mail gets its tone and healthy signals but never friction signals: the health of
+    a client is about what the client writes. The subject is scanned too (a subject such as
+    "URGENT!!! third reminder" is part of the message) but evidence offsets always point
+    into ``text``, so subject-only hits are not quoted.
+    """
+    rules = load_rules()
+    doc = Doc(text)
+    tone, assessments = assess(doc.norm)
+    kinds = _STAFF_KINDS if role == "staff" else KINDS
+    signals = detect(text, sent_at=sent_at, cc=cc, previous_cc=previous_cc, kinds=kinds,
+                     assessments=assessments, rules=rules)
+    return MessageAnalysis(tone=tone, friction=round(friction_score(signals, rules), 4),
+                           signals=tuple(signals))
