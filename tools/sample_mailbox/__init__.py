@@ -1,0 +1,1 @@
+"""Deterministic generator for the bundled demo mailbox (service/demo/sample.mbox)."""
