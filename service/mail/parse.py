@@ -15,7 +15,8 @@ import codecs
 import email.utils
 import hashlib
 import re
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, Message
@@ -274,6 +275,8 @@ class _Body:
     html: list[str]
     attachments: list[Attachment]
     defects: list[str]
+    elided: dict[str, _Elided] = field(default_factory=dict)
+    raw: bytes = b""
     parts: int = 0
 
 
@@ -283,12 +286,24 @@ def _defect_name(defect: object) -> str:
     return words or str(defect)
 
 
-def _decoded_size(part: Message) -> int:
+def _decoded_size(part: Message, body: _Body) -> int:
     """Decoded payload size without materialising a decoded copy."""
     payload = part.get_payload()
     if not isinstance(payload, str):
         return 0
     cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if body.elided and "saygoodbye-elided-" in payload:
+        size = 0
+        for marker in _MARKER.findall(payload):
+            run = body.elided.get(marker)
+            if run is not None:
+                size += run.base64_size if cte == "base64" else run.end - run.start
+        rest = _MARKER.sub("", payload).strip()
+        if cte == "base64":
+            size += max(0, len("".join(rest.split())) * 3 // 4 - rest[-2:].count("="))
+        else:
+            size += len(rest)
+        return size
     if cte == "base64":
         ws = payload.count("\n") + payload.count("\r") + payload.count(" ") + payload.count("\t")
         chars = len(payload) - ws
@@ -320,6 +335,21 @@ def _filename(part: Message, defects: list[str]) -> str | None:
     if name is None:
         return None
     return _header_text(name, defects, "attachment filename") or None
+
+
+def _restore(part: Message, body: _Body) -> None:
+    """Put elided runs back into a part whose text is needed (rare: huge text bodies)."""
+    payload = part.get_payload()
+    if not (body.elided and isinstance(payload, str) and "saygoodbye-elided-" in payload):
+        return
+
+    def back(m: re.Match[str]) -> str:
+        run = body.elided.get(m.group(0))
+        if run is None:
+            return m.group(0)
+        return body.raw[run.start : run.end].decode("ascii", "surrogateescape").rstrip("\r\n")
+
+    part.set_payload(_MARKER.sub(back, payload))
 
 
 def _part_text(part: Message, defects: list[str], where: str) -> str:
@@ -411,8 +441,9 @@ def _walk(part: Message, depth: int, body: _Body) -> None:
     body.parts += 1
     filename = _filename(part, body.defects)
     if _is_attachment(part, ctype):
-        body.attachments.append(Attachment(filename, ctype, _decoded_size(part)))
+        body.attachments.append(Attachment(filename, ctype, _decoded_size(part, body)))
         return
+    _restore(part, body)
     where = "html part" if ctype == "text/html" else "text part"
     text = _part_text(part, body.defects, where)
     (body.html if ctype == "text/html" else body.plain).append(text)
@@ -431,6 +462,57 @@ def _html_to_text(html: str, defects: list[str]) -> str:
     except Exception:
         defects.append("html part: could not be converted; tags stripped")
         return re.sub(r"<[^>]*>", " ", html)
+
+
+# --------------------------------------------------------------------------- large bodies
+
+#: Messages above this size get long encoded runs elided before MIME parsing.
+ELIDE_ABOVE = 1 << 20
+# 2000+ consecutive lines of base64 alphabet: an encoded attachment body. Header
+# lines (":"), boundaries ("--") and prose (spaces) never match.
+_B64_RUN = re.compile(
+    rb"(?m)(?>^[A-Za-z0-9+/=]{1,998}+\r?\n){2000,}+"
+)  # atomic: no backtrack stack
+
+
+@dataclass(frozen=True)
+class _Elided:
+    start: int
+    end: int
+    base64_size: int
+
+
+def _elide(raw: bytes) -> tuple[bytes, dict[str, _Elided]]:
+    """Replace long encoded runs by a marker line so the line-based parser never copies them.
+
+    The email package splits a 40 MB attachment into half a million line
+    strings and joins them again: about 8x the message size at peak. Sizes
+    are computed from the raw bytes instead, without copying.
+    """
+    if len(raw) <= ELIDE_ABOVE:
+        return raw, {}
+    nonce = secrets.token_hex(8)
+    pieces: list[bytes] = []
+    elided: dict[str, _Elided] = {}
+    pos = 0
+    for m in _B64_RUN.finditer(raw):
+        start, end = m.span()
+        ws = raw.count(b"\n", start, end) + raw.count(b"\r", start, end)
+        tail = raw[max(start, end - 4) : end]
+        chars = end - start - ws
+        size = max(0, chars * 3 // 4 - tail.count(b"="))
+        marker = f"saygoodbye-elided-{nonce}-{len(elided)}"
+        elided[marker] = _Elided(start, end, size)
+        pieces.append(raw[pos:start])
+        pieces.append(marker.encode("ascii") + b"\n")
+        pos = end
+    if not elided:
+        return raw, {}
+    pieces.append(raw[pos:])
+    return b"".join(pieces), elided
+
+
+_MARKER = re.compile(r"saygoodbye-elided-[0-9a-f]{16}-\d+")
 
 
 # --------------------------------------------------------------------------- entry point
@@ -462,7 +544,12 @@ def parse_message(raw: bytes) -> ParsedMessage:
     raw = bytes(raw)
     sha = hashlib.sha256(raw).hexdigest()
     defects: list[str] = []
-    msg, full = _parse_tree(raw, defects)
+    try:
+        to_parse, elided = _elide(raw)
+    except Exception:
+        to_parse, elided = raw, {}
+    msg, full = _parse_tree(to_parse, defects)
+    del to_parse
 
     headers: dict[str, list[str]] = {}
     try:
@@ -511,7 +598,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     references = tuple(_ids(" ".join(_unescape_8bit(v, defects, "References") for v in ref_values)))
     thread_key = references[0] if references else (in_reply_to or message_id)
 
-    body = _Body([], [], [], defects)
+    body = _Body([], [], [], defects, elided, raw)
     if full:
         try:
             _walk(msg, 0, body)
@@ -520,6 +607,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         except Exception as exc:  # salvage what was collected so far
             defects.append(f"MIME walk failed ({type(exc).__name__}): some parts skipped")
     else:
+        _restore(msg, body)
         payload = msg.get_payload()
         if isinstance(payload, str):
             data = payload.encode("utf-8", "surrogateescape")

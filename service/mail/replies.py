@@ -32,7 +32,7 @@ _WROTE = (
 )
 # "<lead> … <verb> [name <addr>]:" e.g. "Am 5. Jan. 2024 um 10:00 schrieb Bob <b@x>:".
 _ATTRIBUTION = re.compile(
-    rf"^.{{0,300}}?(?:\b|(?<=\W))(?:{_WROTE})(?:\s+[^:]{{0,120}})?\s*[:：]\s*$|"
+    rf"^.{{0,300}}?(?:\b|(?<=\W))(?:{_WROTE})(?:\s+.{{0,120}}?)?\s*[:：]\s*$|"
     rf"^.{{0,300}}?(?:\b|(?<=\W))(?:{_WROTE})\s*$",
     re.I,
 )
@@ -93,7 +93,7 @@ _SEPARATOR = re.compile(
     r"^\s*[-=_*]{2,}\s*(?:original\s+message|ursprüngliche\s+nachricht|originalnachricht"
     r"|message\s+d'origine|message\s+original|mensaje\s+original|messaggio\s+originale"
     r"|oorspronkelijk\s+bericht|origineel\s+bericht|mensagem\s+original|ursprungligt\s+meddelande"
-    r"|oprindelig\s+meddelelse|opprinnelig\s+melding|oryginalna\s+wiadomość|wiadomość\s+oryginalna"
+    r"|mail\s+original|original\s+mail|ursprüngliche\s+e?-?mail|oprindelig\s+meddelelse|opprinnelig\s+melding|oryginalna\s+wiadomość|wiadomość\s+oryginalna"
     r"|původní\s+zpráva|alkuperäinen\s+viesti|исходное\s+сообщение|forwarded\s+message"
     r"|weitergeleitete\s+nachricht|message\s+transféré|mensaje\s+reenviado|messaggio\s+inoltrato"
     r"|doorgestuurd\s+bericht|mensagem\s+encaminhada|vidarebefordrat\s+meddelande"
@@ -316,6 +316,8 @@ def _history_start(lines: list[str]) -> tuple[int, str] | None:
         if len(stripped) <= 400:
             if _looks_like_attribution(stripped, lead_needed=False):
                 return i, "attribution"
+            if not (_LEAD.match(stripped) or re.search(r"\d|@|<", stripped)):
+                continue
             joined = stripped
             for k in (1, 2):
                 if i + k >= n or not lines[i + k].strip() or _QUOTED.match(lines[i + k]):
@@ -361,10 +363,26 @@ def _looks_like_signature(tail: list[str]) -> bool:
     return prose == 0 and not any(line.endswith("?") for line in body)
 
 
+_DISCLAIMER = re.compile(
+    r"^\s*(?:\*+\s*)?(?:confidentiality\s+notice|confidential(?:ity)?\s*[:\-]|disclaimer\s*[:\-]"
+    r"|this\s+(?:e-?mail|message|communication)(?:\s+and\s+any\s+(?:files|attachments))?"
+    r"\s+(?:is|are|may)\s+(?:confidential|intended|for\s+the\s+sole)"
+    r"|the\s+information\s+(?:contained\s+)?in\s+this\s+(?:e-?mail|message)"
+    r"|diese\s+e-?mail\s+(?:enthält|ist)|ce\s+(?:message|courriel)\s+(?:et\s+ses|est)"
+    r"|este\s+(?:mensaje|correo)\s+(?:y\s+sus|es|contiene)|questo\s+messaggio"
+    r"|please\s+consider\s+the\s+environment\s+before\s+printing)",
+    re.I,
+)
+
+
 def strip_signature(lines: list[str]) -> list[str]:
     """Drop what follows "-- ", a mobile footer, or the name/title block after a sign-off."""
     for i, line in enumerate(lines):
         if _DELIMITER.match(line) and i > 0:
+            lines = lines[:i]
+            break
+    for i, line in enumerate(lines):
+        if i > 0 and _DISCLAIMER.match(line):
             lines = lines[:i]
             break
     for i, line in enumerate(lines):
