@@ -46,13 +46,30 @@ def is_auto_subject(subject: str) -> bool:
 
 
 def _get(msg: Message, name: str) -> str | None:
-    try:
-        value = msg.get(name)
+    """First header value as text; raw 8-bit bytes decoded as utf-8, else windows-1252."""
+    lname = name.lower()
+    value: object = None
+    try:  # raw values: compat32's Header objects would already have lost 8-bit bytes
+        value = next((v for k, v in msg.raw_items() if k.lower() == lname), None)
     except Exception:
-        return None
+        value = None
+    if value is None:
+        try:
+            value = msg.get(name)
+        except Exception:
+            return None
     if value is None:
         return None
-    return " ".join(str(value).split())
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # raw 8-bit header bytes kept as surrogates (compat32)
+        raw = text.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", "replace")
+    return " ".join(text.split())
 
 
 def _is_report(msg: Message) -> str | None:
