@@ -23,6 +23,7 @@ import functools
 import math
 import re
 import tomllib
+from re import _parser as _sre_parser  # type: ignore[attr-defined]
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,6 +73,7 @@ class Rule:
     negatable: bool
     at_start: bool
     unless: frozenset[str]
+    case: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,16 +111,106 @@ class Rules:
     tone_threshold: float
     tone_scale: float
     courtesy_words: frozenset[str]
+    by_prefix: dict[str, tuple[int, ...]]  # first letters -> rules that can start there
+    scan_all: tuple[int, ...]  # rules tried over the whole text (punctuation, digits)
+    at_start: tuple[int, ...]  # rules tried only at sentence starts
+
+
+def _lower_pattern(pattern: str) -> str:
+    """Lower-case a pattern's literals, leaving escapes (\\S, \\W, \\D, \\B) intact."""
+    out, escaped = [], False
+    for ch in pattern:
+        out.append(ch if escaped else ch.lower())
+        escaped = ch == "\\" and not escaped
+    return "".join(out)
 
 
 def _compile(pattern: str, *, boundary: bool, case: bool, where: str) -> re.Pattern[str]:
-    body = pattern.replace(" ", r"\s+")
+    # Case-insensitive rules are matched against lower-cased text without re.IGNORECASE:
+    # IGNORECASE disables the regex engine's literal-prefix scan and costs ~5x.
+    body = (pattern if case else _lower_pattern(pattern)).replace(" ", r"\s+")
     if boundary:
         body = rf"(?<![\w'])(?:{body})(?![\w])"
     try:
-        return re.compile(body, 0 if case else re.IGNORECASE)
+        return re.compile(body)
     except re.error as exc:
         raise RulesError(f"{where}: bad pattern {pattern!r}: {exc}") from exc
+
+
+_PREFIX_LEN = 3
+
+
+def _prefixes(pattern: str) -> frozenset[str] | None:
+    """The possible first (up to 3) letters of a match, or None when they cannot be told.
+
+    Lets the engine try a rule only at words that can start it, instead of scanning the
+    whole text with every rule (about 10x faster on a typical email).
+    """
+    try:
+        parsed = _sre_parser.parse(pattern)
+    except re.error:
+        return None
+    states = _seq_prefixes(list(parsed), {("", True)})
+    if states is None or any(s == "" for s, _ in states):
+        return None
+    return frozenset(s for s, _ in states)
+
+
+def _seq_prefixes(items: list, states: set[tuple[str, bool]] | None):  # noqa: C901
+    for op, av in items:
+        if states is None:
+            return None
+        if all(not is_open or len(s) >= _PREFIX_LEN for s, is_open in states):
+            return states
+        name = str(op)
+        if name == "LITERAL":
+            states = _extend(states, {chr(av)})
+        elif name == "IN":
+            chars = {chr(v) for o, v in av if str(o) == "LITERAL"}
+            if len(chars) != len(av):
+                states = _close(states)
+            else:
+                states = _extend(states, chars)
+        elif name == "SUBPATTERN":
+            states = _seq_prefixes(list(av[-1]), states)
+        elif name == "BRANCH":
+            merged: set[tuple[str, bool]] = set()
+            for alt in av[1]:
+                sub = _seq_prefixes(list(alt), set(states))
+                if sub is None:
+                    return None
+                merged |= sub
+            states = merged
+        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+            lo, _hi, sub_items = av
+            once = _seq_prefixes(list(sub_items), set(states))
+            if once is None:
+                return None
+            once = _close(once) if lo <= 1 else once
+            states = (states | once) if lo == 0 else _close(once)
+            if lo == 0:
+                states = {(s, o) for s, o in states}
+        elif name in ("AT", "ASSERT", "ASSERT_NOT"):
+            continue
+        else:
+            states = _close(states)
+        if states is not None and len(states) > 4000:
+            return None
+    return states
+
+
+def _extend(states: set[tuple[str, bool]], chars: set[str]) -> set[tuple[str, bool]]:
+    out = set()
+    for s, is_open in states:
+        if is_open and len(s) < _PREFIX_LEN:
+            out.update((s + c, True) for c in chars)
+        else:
+            out.add((s, is_open))
+    return out
+
+
+def _close(states: set[tuple[str, bool]]) -> set[tuple[str, bool]]:
+    return {(s, False) for s, _ in states}
 
 
 @functools.lru_cache(maxsize=8)
@@ -150,8 +242,22 @@ def _load(path: Path) -> Rules:
                     negatable=entry.get("neg", not healthy),
                     at_start=entry.get("at") == "start",
                     unless=frozenset(entry.get("unless", ())),
+                    case=entry.get("case", False),
                 )
             )
+    by_prefix: dict[str, list[int]] = {}
+    scan_all: list[int] = []
+    at_start: list[int] = []
+    for i, rule in enumerate(rules):
+        if rule.at_start:
+            at_start.append(i)
+            continue
+        prefixes = None if rule.case else _prefixes(rule.regex.pattern)
+        if prefixes is None or not all(p[0].isalnum() for p in prefixes):
+            scan_all.append(i)
+            continue
+        for p in prefixes:
+            by_prefix.setdefault(p, []).append(i)
     caps = data.get("caps", {})
     urgency = data.get("urgency_context", {})
     cc = data.get("escalation_cc", {})
@@ -185,6 +291,9 @@ def _load(path: Path) -> Rules:
         tone_threshold=float(tone_cfg.get("threshold", -0.1)),
         tone_scale=float(tone_cfg.get("scale", 2.0)),
         courtesy_words=frozenset(w.lower() for w in tone_cfg.get("courtesy_words", ())),
+        by_prefix={k: tuple(v) for k, v in by_prefix.items()},
+        scan_all=tuple(scan_all),
+        at_start=tuple(at_start),
     )
 
 
@@ -213,6 +322,10 @@ class Doc:
         self.text = text
         norm = text.translate(_STRAIGHTEN)
         self.norm = _QUOTED_LINE.sub(lambda m: " " * len(m.group()), norm)
+        lower = self.norm.lower()
+        if len(lower) != len(self.norm):  # e.g. "İ": keep one char for one char
+            lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in self.norm)
+        self.lower = lower
         self.sentences = _split_sentences(self.norm)
         self._starts = [s for s, _ in self.sentences]
 
@@ -280,7 +393,7 @@ def _negated(doc: Doc, rules: Rules, sentence_start: int, hit_start: int) -> boo
     scope_start = sentence_start
     for m in _CLAUSE_BREAK.finditer(doc.norm, sentence_start, hit_start):
         scope_start = m.end()
-    tokens = _TOKEN.findall(doc.norm[scope_start:hit_start].lower())
+    tokens = _TOKEN.findall(doc.lower[scope_start:hit_start])
     for tok in tokens[-rules.negation_window:]:
         if tok in rules.negators or tok.endswith("n't"):
             return True
@@ -290,29 +403,55 @@ def _negated(doc: Doc, rules: Rules, sentence_start: int, hit_start: int) -> boo
 # --------------------------------------------------------------------------- detectors
 
 
+_WORD_START = re.compile(r"(?<![\w'])[a-z0-9]")
+
+
 def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
+    found: list[tuple[Rule, int, int]] = []
+    lower, norm, all_rules = doc.lower, doc.norm, rules.rules
+
+    def text_for(rule: Rule) -> str:
+        return norm if rule.case else lower
+
+    for i in rules.at_start:
+        rule = all_rules[i]
+        if rule.kind in kinds:
+            for s, e in doc.sentences:
+                m = rule.regex.match(text_for(rule), s, e)
+                if m:
+                    found.append((rule, m.start(), m.end()))
+    for i in rules.scan_all:
+        rule = all_rules[i]
+        if rule.kind in kinds:
+            found.extend((rule, m.start(), m.end()) for m in rule.regex.finditer(text_for(rule)))
+    by_prefix = rules.by_prefix
+    for w in _WORD_START.finditer(lower):
+        pos = w.start()
+        tried: set[int] = set()
+        for k in (1, 2, 3):
+            for i in by_prefix.get(lower[pos:pos + k], ()):
+                if i in tried:
+                    continue
+                tried.add(i)
+                rule = all_rules[i]
+                if rule.kind in kinds:
+                    m = rule.regex.match(lower, pos)
+                    if m:
+                        found.append((rule, m.start(), m.end()))
+
     hits: list[_Hit] = []
-    norm = doc.norm
-    for rule in rules.rules:
-        if rule.kind not in kinds:
+    for rule, start, end in found:
+        if end == start:
             continue
-        if rule.at_start:
-            matches = (rule.regex.match(norm, s, e) for s, e in doc.sentences)
-            found = [m for m in matches if m]
-        else:
-            found = list(rule.regex.finditer(norm))
-        for m in found:
-            if m.end() == m.start():
-                continue
-            idx = doc.sentence_of(m.start())
-            if rule.negatable and _negated(doc, rules, doc.sentences[idx][0], m.start()):
-                continue
-            weight = rule.weight
-            if rule.kind in rules.targeted_kinds:
-                s, e = doc.sentences[idx]
-                if _SECOND_PERSON.search(norm, s, e):
-                    weight *= rules.targeted_factor
-            hits.append(_Hit(rule.kind, weight, m.start(), m.end(), idx, rule.unless))
+        idx = doc.sentence_of(start)
+        if rule.negatable and _negated(doc, rules, doc.sentences[idx][0], start):
+            continue
+        weight = rule.weight
+        if rule.kind in rules.targeted_kinds:
+            s, e = doc.sentences[idx]
+            if _SECOND_PERSON.search(norm, s, e):
+                weight *= rules.targeted_factor
+        hits.append(_Hit(rule.kind, weight, start, end, idx, rule.unless))
     return hits
 
 
