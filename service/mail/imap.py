@@ -1,0 +1,678 @@
+"""The live mailbox: incremental IMAP sync, and a watcher that waits with IDLE.
+
+Sync is driven by a per-folder checkpoint (UIDVALIDITY, last UID) committed in
+the same transaction as the messages of each batch, so an interruption at any
+point (SIGKILL included) resumes exactly where the database says, and nothing
+is stored twice. The mailbox is never changed: folders are selected
+read-only, bodies are fetched with BODY.PEEK[], and \\Seen is never used as a
+"processed" marker (people read the shared mailbox too).
+
+Everything here is blocking I/O with a timeout on every socket operation; the
+daemon runs :class:`MailboxWatcher` in a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import logging
+import re
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from imapclient import IMAPClient, SocketTimeout
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+
+from ..errors import MailboxError
+from ..ingest import BatchStats, Checkpoint, Ingestor, RawMail
+from .backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+SENT_FLAG = b"\\Sent"
+SOURCE = "imap"
+# IDLE is re-issued before servers may drop it (RFC 2177: at least every 29 min;
+# NATs and some servers time out after 10), so 9 minutes.
+IDLE_RENEW_SECONDS = 540.0
+# Bytes fetched per round trip at most; a batch is split when its messages are large.
+MAX_BATCH_BYTES = 32 * 1024 * 1024
+# A single message larger than this is fetched truncated (its text is at the start).
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+# Kept for the caller (e.g. approvals to check); a backfill reports counts only.
+MAX_REPORTED_IDS = 5000
+# NO/BAD response codes that say "try again later" rather than "you are wrong".
+_TRANSIENT_CODES = re.compile(rb"\[(UNAVAILABLE|INUSE|LIMIT|SERVERBUG|CONTACTADMIN)\]", re.I)
+
+Progress = Callable[[int], None]
+OnTotal = Callable[[int | None], None]
+
+
+# -- results --------------------------------------------------------------
+
+
+@dataclass
+class FolderResult:
+    """What one pass over one folder did."""
+
+    folder: str
+    uidvalidity: int = 0
+    last_uid: int = 0
+    seen: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    defective: int = 0
+    rescanned: bool = False  # UIDVALIDITY changed: read again from the start
+
+    def add(self, stats: BatchStats) -> None:
+        self.seen += stats.seen
+        self.stored += stats.stored
+        self.duplicates += stats.duplicates
+        self.defective += stats.defective
+
+
+@dataclass
+class SyncResult:
+    """What one sync pass did over every folder (plus retries it needed)."""
+
+    folders: list[FolderResult] = field(default_factory=list)
+    retries: int = 0
+    seconds: float = 0.0
+    stored_ids: list[str] = field(default_factory=list)  # at most MAX_REPORTED_IDS
+
+    def folder(self, name: str) -> FolderResult:
+        for result in self.folders:
+            if result.folder == name:
+                return result
+        result = FolderResult(name)
+        self.folders.append(result)
+        return result
+
+    @property
+    def seen(self) -> int:
+        return sum(f.seen for f in self.folders)
+
+    @property
+    def stored(self) -> int:
+        return sum(f.stored for f in self.folders)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(f.duplicates for f in self.folders)
+
+    @property
+    def defective(self) -> int:
+        return sum(f.defective for f in self.folders)
+
+    def as_dict(self, source: str = SOURCE) -> dict[str, Any]:
+        return {
+            "source": source,
+            "seen": self.seen,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "defective": self.defective,
+            "retries": self.retries,
+            "seconds": round(self.seconds, 3),
+            "folders": [
+                {
+                    "folder": f.folder,
+                    "uidvalidity": f.uidvalidity,
+                    "last_uid": f.last_uid,
+                    "seen": f.seen,
+                    "stored": f.stored,
+                    "duplicates": f.duplicates,
+                    "rescanned": f.rescanned,
+                }
+                for f in self.folders
+            ],
+        }
+
+
+# -- errors -----------------------------------------------------------------
+
+
+def as_mailbox_error(exc: BaseException, what: str) -> MailboxError:
+    """Map any I/O or protocol failure to MailboxError, transient or not.
+
+    Network faults, timeouts and a server that hangs up are transient; a
+    refused login, a missing folder or a rejected command are not (retrying
+    cannot fix them), unless the server says so with a response code.
+    """
+    if isinstance(exc, MailboxError):
+        return exc
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError | EOFError | IMAPClientAbortError | imaplib.IMAP4.abort):
+        return MailboxError(f"{what}: {detail}", transient=True)
+    if isinstance(exc, IMAPClientError | imaplib.IMAP4.error):
+        text = str(exc).encode(errors="replace")
+        return MailboxError(f"{what}: {detail}", transient=bool(_TRANSIENT_CODES.search(text)))
+    return MailboxError(f"{what}: {detail}", transient=False)
+
+
+# -- connection ---------------------------------------------------------------
+
+
+def _enable_keepalive(sock: socket.socket) -> None:
+    """Let the kernel notice a peer that vanished without a FIN (NAT, power loss)."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 15)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4)
+
+
+def connect(mailbox: Any, *, password: str | None = None) -> IMAPClient:
+    """Open and log in to the configured mailbox (settings.mailbox).
+
+    Raises MailboxError; its message names host and user, never the password.
+    """
+    where = f"IMAP {mailbox.username}@{mailbox.host}:{mailbox.port}"
+    secret = password if password is not None else mailbox.password()
+    timeout = SocketTimeout(connect=mailbox.timeout, read=mailbox.timeout)
+    client: IMAPClient | None = None
+    try:
+        context = ssl.create_default_context()
+        if mailbox.security == "ssl":
+            client = IMAPClient(
+                mailbox.host, port=mailbox.port, ssl=True, ssl_context=context, timeout=timeout
+            )
+        else:
+            client = IMAPClient(mailbox.host, port=mailbox.port, ssl=False, timeout=timeout)
+            if mailbox.security == "starttls":
+                client.starttls(context)
+        client.login(mailbox.username, secret)
+    except LoginError as exc:
+        _logout_quietly(client)
+        text = str(exc).encode(errors="replace")
+        raise MailboxError(
+            f"{where}: login refused ({exc})", transient=bool(_TRANSIENT_CODES.search(text))
+        ) from None
+    except Exception as exc:
+        _logout_quietly(client)
+        raise as_mailbox_error(exc, where) from None
+    _enable_keepalive(client.socket())
+    return client
+
+
+def _logout_quietly(client: IMAPClient | None) -> None:
+    if client is None:
+        return
+    try:
+        client.logout()
+    except Exception:  # already broken: just drop the socket
+        with contextlib.suppress(Exception):
+            client.shutdown()
+
+
+def sent_folder(client: IMAPClient, mailbox: Any) -> str | None:
+    """The configured Sent folder, else the one the server flags \\Sent (RFC 6154)."""
+    if mailbox.sent_folder:
+        return str(mailbox.sent_folder)
+    found = client.find_special_folder(SENT_FLAG)
+    return str(found) if found else None
+
+
+def folders_to_sync(client: IMAPClient, mailbox: Any) -> list[str]:
+    folders = [str(mailbox.folder)]
+    sent = sent_folder(client, mailbox)
+    if sent and sent not in folders:
+        if client.folder_exists(sent):
+            folders.append(sent)
+        else:
+            log.warning("event=imap_sent_missing folder=%s", sent)
+    return folders
+
+
+# -- UID sets -----------------------------------------------------------------
+
+
+def parse_sequence_set(text: str) -> list[tuple[int, int]]:
+    """'1:3,7,9:12' -> [(1, 3), (7, 7), (9, 12)]; pure, for ESEARCH ALL replies."""
+    ranges: list[tuple[int, int]] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition(":")
+        a, b = int(lo), int(hi or lo)
+        ranges.append((min(a, b), max(a, b)))
+    return ranges
+
+
+def ranges_from_uids(uids: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted UIDs -> compact ranges (memory follows gaps, not messages)."""
+    ranges: list[tuple[int, int]] = []
+    for uid in sorted(uids):
+        if ranges and uid == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], uid)
+        else:
+            ranges.append((uid, uid))
+    return ranges
+
+
+def chunk_ranges(ranges: Sequence[tuple[int, int]], size: int) -> Iterator[list[int]]:
+    """Walk ranges in UID order, yielding lists of at most `size` UIDs."""
+    chunk: list[int] = []
+    for lo, hi in ranges:
+        uid = lo
+        while uid <= hi:
+            take = min(hi, uid + size - len(chunk) - 1)
+            chunk.extend(range(uid, take + 1))
+            uid = take + 1
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _uids_after(client: IMAPClient, last_uid: int) -> list[tuple[int, int]]:
+    """UIDs above last_uid as ranges; ESEARCH keeps the reply as small as the gaps."""
+    lo = last_uid + 1
+    criteria = f"{lo}:*".encode()
+    if client.has_capability("ESEARCH"):
+        data = client._raw_command_untagged(
+            b"SEARCH", [b"RETURN", b"(ALL)", b"UID", criteria], response_name="ESEARCH"
+        )
+        ranges: list[tuple[int, int]] = []
+        for line in data:
+            text = line.decode() if isinstance(line, bytes) else str(line)
+            match = re.search(r"\bALL\s+([0-9:,]+)", text)
+            if match:
+                ranges.extend(parse_sequence_set(match.group(1)))
+    else:
+        ranges = ranges_from_uids(client.search([b"UID", criteria]))
+    # "n:*" also matches the highest UID when it is below n (RFC 3501 6.4.8)
+    return [(max(a, lo), b) for a, b in ranges if b >= lo]
+
+
+def _split_by_size(uids: list[int], sizes: dict[int, int], budget: int) -> Iterator[list[int]]:
+    part: list[int] = []
+    used = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if part and used + size > budget:
+            yield part
+            part, used = [], 0
+        part.append(uid)
+        used += size
+    if part:
+        yield part
+
+
+# -- one sync pass --------------------------------------------------------------
+
+
+class _Syncer:
+    """One pass over the folders on an open connection; all state is in the DB."""
+
+    def __init__(
+        self,
+        client: IMAPClient,
+        ingestor: Ingestor,
+        batch_size: int,
+        result: SyncResult,
+        progress: Progress | None,
+        on_total: OnTotal | None,
+    ) -> None:
+        self.client = client
+        self.ingestor = ingestor
+        self.batch_size = batch_size
+        self.result = result
+        self.progress = progress
+        self.on_total = on_total
+        self.total = 0
+
+    def folder(self, folder: str) -> None:
+        client = self.client
+        info = client.select_folder(folder, readonly=True)
+        uidvalidity = int(info[b"UIDVALIDITY"])
+        exists = int(info.get(b"EXISTS", 0))
+        uidnext = int(info[b"UIDNEXT"]) if info.get(b"UIDNEXT") else None
+        summary = self.result.folder(folder)
+        summary.uidvalidity = uidvalidity
+        checkpoint = self.ingestor.checkpoint(folder)
+        last = 0
+        if checkpoint is not None:
+            if checkpoint.uidvalidity == uidvalidity:
+                last = checkpoint.last_uid
+            else:
+                # UIDs were renumbered (server rebuilt, folder recreated): read
+                # everything again; Message-ID dedupe keeps stored rows single.
+                summary.rescanned = True
+                log.warning(
+                    "event=imap_uidvalidity_changed folder=%s old=%d new=%d",
+                    folder,
+                    checkpoint.uidvalidity,
+                    uidvalidity,
+                )
+        summary.last_uid = last
+        if exists == 0 or (uidnext is not None and uidnext - 1 <= last):
+            # Nothing new: no SEARCH, no FETCH (a no-op sync costs one SELECT).
+            if checkpoint is None or summary.rescanned:
+                settled = max(last, (uidnext or 1) - 1) if exists == 0 else last
+                self._commit([], folder, Checkpoint(folder, uidvalidity, settled))
+            return
+        ranges = _uids_after(client, last)
+        count = sum(b - a + 1 for a, b in ranges)
+        self.total += count
+        if self.on_total:
+            self.on_total(self.total)
+        for chunk in chunk_ranges(ranges, self.batch_size):
+            self._fetch_and_store(folder, uidvalidity, chunk)
+
+    def _fetch_and_store(self, folder: str, uidvalidity: int, chunk: list[int]) -> None:
+        sizes = {
+            uid: int(data.get(b"RFC822.SIZE", 0))
+            for uid, data in self.client.fetch(chunk, ["RFC822.SIZE"]).items()
+        }
+        for part in _split_by_size(chunk, sizes, MAX_BATCH_BYTES):
+            items: list[RawMail] = []
+            small = [uid for uid in part if sizes.get(uid, 0) <= MAX_MESSAGE_BYTES]
+            if small:
+                fetched = self.client.fetch(small, ["BODY.PEEK[]"])
+                for uid in small:
+                    body = fetched.get(uid, {}).get(b"BODY[]")
+                    if body is not None:  # None: expunged meanwhile
+                        items.append(RawMail(bytes(body), folder, uid))
+            for uid in part:
+                if sizes.get(uid, 0) > MAX_MESSAGE_BYTES:
+                    log.warning(
+                        "event=imap_message_truncated folder=%s uid=%d size=%d",
+                        folder,
+                        uid,
+                        sizes[uid],
+                    )
+                    spec = f"BODY.PEEK[]<0.{MAX_MESSAGE_BYTES}>"
+                    data = self.client.fetch([uid], [spec]).get(uid, {})
+                    body = data.get(b"BODY[]<0>")
+                    if body is not None:
+                        items.append(RawMail(bytes(body), folder, uid))
+            items.sort(key=lambda item: item.uid or 0)
+            # the checkpoint covers every UID asked for, even ones expunged meanwhile
+            self._commit(items, folder, Checkpoint(folder, uidvalidity, part[-1]))
+            if self.progress:
+                self.progress(len(part))
+
+    def _commit(self, items: list[RawMail], folder: str, checkpoint: Checkpoint) -> None:
+        stats = self.ingestor.ingest_batch(items, source=SOURCE, checkpoint=checkpoint)
+        summary = self.result.folder(folder)
+        summary.add(stats)
+        summary.last_uid = checkpoint.last_uid
+        room = MAX_REPORTED_IDS - len(self.result.stored_ids)
+        if room > 0:
+            self.result.stored_ids.extend(stats.stored_ids[:room])
+
+
+def sync_folders(
+    client: IMAPClient,
+    folders: Sequence[str],
+    ingestor: Ingestor,
+    *,
+    batch_size: int = 200,
+    result: SyncResult | None = None,
+    progress: Progress | None = None,
+    on_total: OnTotal | None = None,
+) -> SyncResult:
+    """One pass over `folders` on an open connection (no retries: see sync_once)."""
+    result = result if result is not None else SyncResult()
+    syncer = _Syncer(client, ingestor, batch_size, result, progress, on_total)
+    for folder in folders:
+        syncer.folder(folder)
+    if client.has_capability("UNSELECT"):
+        client.unselect_folder()
+    return result
+
+
+def sync_once(
+    settings: Any,
+    ingestor: Ingestor,
+    progress: Progress | None = None,
+    *,
+    on_total: OnTotal | None = None,
+    max_attempts: int = 6,
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SyncResult:
+    """Bring the store up to date with the inbox and the Sent folder, then return.
+
+    Network faults reconnect with exponential backoff and jitter, resuming from
+    the committed checkpoints; after `max_attempts` the last error is raised.
+    """
+    mailbox = settings.mailbox
+    if mailbox is None:
+        raise MailboxError("no [mailbox] configured", transient=False)
+    backoff = backoff or Backoff(base=1.0, cap=60.0)
+    result = SyncResult()
+    started = time.monotonic()
+    while True:
+        client: IMAPClient | None = None
+        try:
+            client = connect(mailbox)
+            folders = folders_to_sync(client, mailbox)
+            sync_folders(
+                client,
+                folders,
+                ingestor,
+                batch_size=mailbox.batch_size,
+                result=result,
+                progress=progress,
+                on_total=on_total,
+            )
+            result.seconds = time.monotonic() - started
+            return result
+        except Exception as exc:
+            error = as_mailbox_error(exc, f"IMAP {mailbox.host}")
+            if not isinstance(exc, MailboxError | OSError | IMAPClientError | EOFError):
+                raise  # not a mail-server problem (e.g. the database): let it surface
+            result.retries += 1
+            if not error.transient or result.retries >= max_attempts:
+                raise error from None
+            delay = backoff.next_delay()
+            log.warning(
+                "event=imap_retry attempt=%d delay_s=%.1f error=%s",
+                result.retries,
+                delay,
+                error,
+            )
+            sleep(delay)
+        finally:
+            _logout_quietly(client)
+
+
+def sync_mailbox(settings: Any, progress: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """The `saygoodbye sync` use case for the live mailbox: one pass, then health.
+
+    `progress` is the CLI's bar factory (a context manager yielding
+    ``(advance, set_total)``), or None for no display.
+    """
+    from ..app import open_store, refresh_health  # the use-case layer; imported late
+    from ..directory import Directory
+    from ..store.models import SyncRun
+
+    store = open_store(settings)
+    label = f"imap://{settings.mailbox.username}@{settings.mailbox.host}"
+    with store.session() as session:
+        run = SyncRun(source=label[:512], started_at=datetime.now(UTC))
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    error: str | None = None
+    result = SyncResult()
+    try:
+        with Ingestor(store, Directory.from_settings(settings)) as ingestor:
+            if progress is None:
+                result = sync_once(settings, ingestor)
+            else:
+                with progress() as (advance, set_total):
+                    result = sync_once(settings, ingestor, advance, on_total=set_total)
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        with store.session() as session:
+            run = session.get(SyncRun, run_id)
+            if run is not None:
+                run.finished_at = datetime.now(UTC)
+                run.seen, run.stored = result.seen, result.stored
+                run.duplicates, run.defective = result.duplicates, result.defective
+                run.error = error
+    refresh_health(settings, store)
+    return result.as_dict(label)
+
+
+# -- the daemon's watcher -------------------------------------------------------
+
+
+class MailboxWatcher:
+    """Keeps the store in step with the mailbox for as long as the daemon runs.
+
+    Waits with IDLE on the inbox (re-issued every 9 minutes) and syncs on every
+    EXISTS; polls every ``poll_seconds`` when IDLE is off or the server lacks it.
+    Every wake-up (and every IDLE renewal) syncs the Sent folder too. Any
+    failure reconnects with exponential backoff and jitter; the loop only ends
+    on stop(). ``on_sync`` is called (in the watcher's thread) after each pass.
+    """
+
+    def __init__(
+        self,
+        settings: Any,
+        ingestor: Ingestor,
+        *,
+        on_sync: Callable[[SyncResult], None] | None = None,
+        idle_renew: float = IDLE_RENEW_SECONDS,
+        poll_seconds: float | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        if settings.mailbox is None:
+            raise MailboxError("no [mailbox] configured", transient=False)
+        self.settings = settings
+        self.mailbox = settings.mailbox
+        self.ingestor = ingestor
+        self.on_sync = on_sync
+        self.idle_renew = idle_renew
+        self.poll_seconds = float(poll_seconds or self.mailbox.poll_seconds)
+        self.backoff = backoff or Backoff(base=1.0, cap=300.0)
+        self.mode: str | None = None  # "idle" or "poll" once connected
+        self.syncs = 0
+        self.last_sync: datetime | None = None
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: IMAPClient | None = None
+
+    # -- control (any thread) --
+    def start(self) -> threading.Thread:
+        """Run the watcher in a daemon thread."""
+        self._thread = threading.Thread(target=self.run, name="imap-watcher", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Ask the loop to end; waits for the thread when started with start()."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Sync now (e.g. after the service sent mail, or on SIGHUP)."""
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- the loop --
+    def run(self) -> None:
+        """Blocking loop: connect, sync, wait for mail, repeat, until stop()."""
+        while not self._stop.is_set():
+            try:
+                self._client = connect(self.mailbox)
+                self._connected(self._client)
+            except Exception as exc:
+                error = as_mailbox_error(exc, f"IMAP {self.mailbox.host}")
+                if self._stop.is_set():
+                    break
+                self.last_error = str(error)
+                delay = self.backoff.next_delay()
+                level = logging.WARNING if error.transient else logging.ERROR
+                log.log(
+                    level,
+                    "event=imap_reconnect attempt=%d delay_s=%.1f transient=%s error=%s",
+                    self.backoff.attempt,
+                    delay,
+                    error.transient,
+                    error,
+                    exc_info=not isinstance(exc, MailboxError | OSError | IMAPClientError),
+                )
+                self._stop.wait(delay)
+            finally:
+                client, self._client = self._client, None
+                _logout_quietly(client)
+        self.mode = None
+
+    def _connected(self, client: IMAPClient) -> None:
+        folders = folders_to_sync(client, self.mailbox)
+        use_idle = bool(self.mailbox.idle) and client.has_capability("IDLE")
+        self.mode = "idle" if use_idle else "poll"
+        log.info("event=imap_watch mode=%s folders=%s", self.mode, ",".join(folders))
+        while not self._stop.is_set():
+            self._wake.clear()
+            result = sync_folders(
+                client, folders, self.ingestor, batch_size=self.mailbox.batch_size
+            )
+            self.syncs += 1
+            self.last_sync = datetime.now(UTC)
+            self.last_error = None
+            self.backoff.reset()
+            if result.stored:
+                log.info("event=imap_synced stored=%d seen=%d", result.stored, result.seen)
+            if self.on_sync is not None:
+                self.on_sync(result)
+            if use_idle:
+                self._idle(client, folders[0])
+            else:
+                self._poll(client)
+
+    def _poll(self, client: IMAPClient) -> None:
+        deadline = time.monotonic() + self.poll_seconds
+        while not self._wake.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wake.wait(min(remaining, 60.0))
+            if not self._wake.is_set() and deadline - time.monotonic() > 0:
+                client.noop()  # keep the connection (and NAT state) alive; fails if dead
+
+    def _idle(self, client: IMAPClient, folder: str) -> None:
+        client.select_folder(folder, readonly=True)
+        client.idle()
+        deadline = time.monotonic() + self.idle_renew
+        try:
+            while not self._wake.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return  # renew: idle_done, sync (cheap), IDLE again
+                wait = min(remaining, 1.0)
+                began = time.monotonic()
+                responses = client.idle_check(timeout=wait)
+                if any(_is(r, b"BYE") for r in responses):
+                    raise MailboxError("server closed the IDLE connection (BYE)")
+                if any(_is(r, b"EXISTS") for r in responses):
+                    return
+                if not responses and time.monotonic() - began < wait / 2:
+                    # readable but no line: the peer hung up; idle_done will tell
+                    return
+        finally:
+            client.idle_done()
+
+
+def _is(response: Any, word: bytes) -> bool:
+    return isinstance(response, tuple) and word in response[:2]

@@ -1,0 +1,342 @@
+"""The live mailbox against a real Dovecot: backfill, incremental sync, IDLE,
+UIDVALIDITY changes, server restarts and SIGKILL mid-backfill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from email.parser import BytesHeaderParser
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from service.config import Settings, settings_from_mapping
+from service.directory import Directory
+from service.errors import MailboxError
+from service.ingest import Ingestor
+from service.mail.backoff import Backoff
+from service.mail.imap import MailboxWatcher, sync_once
+from service.store.db import Store
+from service.store.models import MailboxCheckpoint, Message
+from tests.rig import mailgen
+from tests.rig.dovecot import Dovecot
+
+pytestmark = pytest.mark.integration
+
+PASSWORD_ENV = "SG_TEST_IMAP_PASSWORD"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_settings(dovecot: Dovecot, user: str, database: str, **mailbox: object) -> Settings:
+    return settings_from_mapping(
+        {
+            "service": {"database": database},
+            "mailbox": {
+                "host": dovecot.host,
+                "port": dovecot.imap_port,
+                "security": "none",
+                "username": user,
+                "password_env": PASSWORD_ENV,
+                "timeout": 5,
+                **mailbox,
+            },
+            "clients": [
+                {"name": "Acme", "domains": ["acme.test"], "owner": "olga@northwind.test"},
+                {"name": "Globex", "domains": ["globex.test"], "owner": "paul@northwind.test"},
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'sg.db'}"
+
+
+@pytest.fixture
+def store(database: str) -> Iterator[Store]:
+    store = Store(database)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def team(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> str:
+    user = dovecot.add_user("team@northwind.test", "team-pass")
+    monkeypatch.setenv(PASSWORD_ENV, "team-pass")
+    return user
+
+
+def ingestor_for(settings: Settings, store: Store) -> Ingestor:
+    return Ingestor(store, Directory.from_settings(settings), workers=1)
+
+
+def message_ids(raws: list[bytes]) -> set[str]:
+    parser = BytesHeaderParser()
+    return {str(parser.parsebytes(raw)["Message-ID"]).strip() for raw in raws}
+
+
+def stored_ids(store: Store) -> list[str]:
+    with store.session() as session:
+        return list(session.scalars(select(Message.message_id)))
+
+
+def checkpoint(store: Store, folder: str) -> MailboxCheckpoint | None:
+    with store.session() as session:
+        return session.get(MailboxCheckpoint, folder)
+
+
+def test_backfill_then_incremental_without_touching_flags(
+    dovecot: Dovecot, team: str, store: Store, database: str
+) -> None:
+    dovecot.deliver_many(team, mailgen.generate(230, seed=3))
+    settings = make_settings(dovecot, team, database, batch_size=50)
+    batches: list[int] = []
+    totals: list[int | None] = []
+    with ingestor_for(settings, store) as ingestor:
+        result = sync_once(settings, ingestor, batches.append, on_total=totals.append)
+    assert result.stored == 230 and result.duplicates == 0 and result.retries == 0
+    assert batches == [50, 50, 50, 50, 30]
+    assert totals[-1] == 230
+    inbox = dovecot.messages(team)
+    assert sorted(stored_ids(store)) == sorted(message_ids(inbox))
+    point = checkpoint(store, "INBOX")
+    assert point is not None and point.last_uid == 230
+    assert point.uidvalidity == dovecot.uidvalidity(team)
+    # never marked read, never flagged: people use this mailbox too
+    assert all(b"\\Seen" not in flags for flags in dovecot.flags(team).values())
+
+    new = [mailgen.message(f"new {i}") for i in range(3)]
+    for raw in new:
+        dovecot.deliver(team, raw)
+    with ingestor_for(settings, store) as ingestor:
+        second = sync_once(settings, ingestor)
+        third = sync_once(settings, ingestor)
+    assert second.seen == 3 and second.stored == 3
+    assert third.seen == 0 and third.stored == 0
+    assert len(stored_ids(store)) == 233
+    assert checkpoint(store, "INBOX").last_uid == 233
+
+
+def test_sent_folder_found_by_special_use_and_synced(
+    dovecot: Dovecot, team: str, store: Store, database: str
+) -> None:
+    dovecot.deliver(team, mailgen.message("question", sender="ana@acme.test"))
+    reply = mailgen.message("Re: question", sender=team, to="ana@acme.test")
+    dovecot.append(team, reply, folder="Sent", flags=(b"\\Seen",))
+    settings = make_settings(dovecot, team, database)
+    with ingestor_for(settings, store) as ingestor:
+        result = sync_once(settings, ingestor)
+    assert {f.folder: f.stored for f in result.folders} == {"INBOX": 1, "Sent": 1}
+    assert checkpoint(store, "Sent").last_uid == 1
+    with store.session() as session:
+        row = session.scalars(select(Message).where(Message.folder == "Sent")).one()
+        assert row.role == "staff" and row.client == "Acme"
+
+
+def test_uidvalidity_change_rescans_without_duplicates(
+    dovecot: Dovecot, team: str, store: Store, database: str
+) -> None:
+    dovecot.deliver_many(team, mailgen.generate(40, seed=5))
+    settings = make_settings(dovecot, team, database, batch_size=15)
+    with ingestor_for(settings, store) as ingestor:
+        sync_once(settings, ingestor)
+        old = checkpoint(store, "INBOX")
+        new_validity = dovecot.change_uidvalidity(team)
+        dovecot.deliver(team, mailgen.message("after the rebuild"))
+        result = sync_once(settings, ingestor)
+    inbox = result.folder("INBOX")
+    assert inbox.rescanned and inbox.seen == 41
+    assert inbox.stored == 1 and inbox.duplicates == 40
+    ids = stored_ids(store)
+    assert len(ids) == len(set(ids)) == 41
+    point = checkpoint(store, "INBOX")
+    assert point.uidvalidity == new_validity != old.uidvalidity
+    assert point.last_uid > old.last_uid  # UIDs were renumbered upwards
+
+
+def test_bad_password_is_permanent_and_not_retried(
+    dovecot: Dovecot, team: str, store: Store, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, "wrong")
+    settings = make_settings(dovecot, team, database)
+    with ingestor_for(settings, store) as ingestor, pytest.raises(MailboxError) as error:
+        sync_once(settings, ingestor, sleep=lambda s: pytest.fail("retried a bad password"))
+    assert not error.value.transient
+    assert "wrong" not in str(error.value)
+
+
+def test_server_restart_mid_sync_recovers(
+    dovecot_factory, store: Store, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = dovecot_factory()
+    team = server.add_user("team@northwind.test", "team-pass")
+    monkeypatch.setenv(PASSWORD_ENV, "team-pass")
+    server.deliver_many(team, mailgen.generate(300, seed=7))
+    settings = make_settings(server, team, database, batch_size=40)
+    restarted = []
+
+    def progress(n: int) -> None:
+        if not restarted:  # after the first batch is committed, the server goes away
+            restarted.append(n)
+            server.restart()
+
+    with ingestor_for(settings, store) as ingestor:
+        result = sync_once(settings, ingestor, progress, backoff=Backoff(base=0.05, cap=0.2))
+    assert result.retries >= 1
+    assert result.stored == 300 and result.duplicates == 0
+    assert sorted(stored_ids(store)) == sorted(message_ids(server.messages(team)))
+
+
+def test_network_outage_longer_than_retries_raises_transient(
+    dovecot_factory, store: Store, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = dovecot_factory()
+    team = server.add_user("team@northwind.test", "team-pass")
+    monkeypatch.setenv(PASSWORD_ENV, "team-pass")
+    settings = make_settings(server, team, database)
+    server.stop()
+    delays: list[float] = []
+    with ingestor_for(settings, store) as ingestor, pytest.raises(MailboxError) as error:
+        sync_once(settings, ingestor, max_attempts=4, sleep=delays.append)
+    assert error.value.transient
+    assert len(delays) == 3
+    assert delays[0] < delays[-1]  # backs off exponentially
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from service.config import settings_from_mapping
+    from service.directory import Directory
+    from service.ingest import Ingestor
+    from service.mail.imap import sync_once
+    from service.store.db import Store
+
+    settings = settings_from_mapping({mapping!r})
+    store = Store(settings.database_url)
+    with Ingestor(store, Directory.from_settings(settings), workers=2) as ingestor:
+        # slow each batch a little so the kill lands mid-backfill
+        sync_once(settings, ingestor, lambda n: time.sleep(0.03))
+    print("finished")
+    """
+)
+
+
+def test_sigkill_mid_backfill_resumes_exactly(
+    dovecot: Dovecot, team: str, store: Store, database: str, tmp_path: Path
+) -> None:
+    total = 1200
+    dovecot.deliver_many(team, mailgen.generate(total, seed=11))
+    settings = make_settings(dovecot, team, database, batch_size=25)
+    script = tmp_path / "sync.py"
+    script.write_text(KILL_SCRIPT.format(root=str(ROOT), mapping=settings.model_dump(mode="json")))
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        env={**os.environ, PASSWORD_ENV: "team-pass"},
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(stored_ids(store)) < 200:
+            assert proc.poll() is None, "sync ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the sync and its worker processes
+        proc.wait()
+    partial = len(stored_ids(store))
+    assert 200 <= partial < total
+    assert checkpoint(store, "INBOX").last_uid == partial  # batch and checkpoint agree
+
+    with ingestor_for(settings, store) as ingestor:
+        result = sync_once(settings, ingestor)
+    assert result.stored == total - partial and result.duplicates == 0
+    ids = stored_ids(store)
+    assert len(ids) == len(set(ids)) == total
+    assert set(ids) == message_ids(dovecot.messages(team))
+
+
+def _wait_for(predicate, timeout: float) -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.005)
+    return time.monotonic() - started
+
+
+def test_watcher_idle_stores_new_mail_within_a_second(
+    dovecot: Dovecot, team: str, store: Store, database: str
+) -> None:
+    settings = make_settings(dovecot, team, database)
+    dovecot.deliver(team, mailgen.message("before start"))
+    with ingestor_for(settings, store) as ingestor:
+        watcher = MailboxWatcher(settings, ingestor)
+        watcher.start()
+        try:
+            _wait_for(lambda: len(stored_ids(store)) == 1, 5)
+            assert watcher.mode == "idle"
+            time.sleep(0.2)  # let it settle into IDLE
+            latencies = []
+            for i in range(3):
+                dovecot.deliver(team, mailgen.message(f"live {i}"))
+                latencies.append(_wait_for(lambda n=i: len(stored_ids(store)) == n + 2, 5))
+        finally:
+            watcher.stop()
+    assert not watcher._thread.is_alive()
+    assert max(latencies) < 1.0, latencies
+    # still nothing marked read
+    assert all(b"\\Seen" not in f for f in dovecot.flags(team).values())
+
+
+def test_watcher_polls_when_server_lacks_idle(
+    dovecot_factory, store: Store, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = dovecot_factory(idle=False)
+    team = server.add_user("team@northwind.test", "team-pass")
+    monkeypatch.setenv(PASSWORD_ENV, "team-pass")
+    settings = make_settings(server, team, database)
+    with ingestor_for(settings, store) as ingestor:
+        watcher = MailboxWatcher(settings, ingestor, poll_seconds=0.2)
+        watcher.start()
+        try:
+            _wait_for(lambda: watcher.syncs >= 1, 5)
+            assert watcher.mode == "poll"
+            server.deliver(team, mailgen.message("polled"))
+            _wait_for(lambda: len(stored_ids(store)) == 1, 3)
+        finally:
+            watcher.stop()
+
+
+def test_watcher_reconnects_after_server_restart(
+    dovecot_factory, store: Store, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = dovecot_factory()
+    team = server.add_user("team@northwind.test", "team-pass")
+    monkeypatch.setenv(PASSWORD_ENV, "team-pass")
+    settings = make_settings(server, team, database)
+    synced = threading.Event()
+    with ingestor_for(settings, store) as ingestor:
+        watcher = MailboxWatcher(
+            settings, ingestor, backoff=Backoff(base=0.05, cap=0.3), on_sync=lambda r: synced.set()
+        )
+        watcher.start()
+        try:
+            assert synced.wait(5)
+            server.kill()  # a crash: connections die without BYE
+            server.start()
+            server.deliver(team, mailgen.message("after the crash"))
+            _wait_for(lambda: len(stored_ids(store)) == 1, 10)
+        finally:
+            watcher.stop()
+    assert watcher.mode is None  # stopped cleanly
