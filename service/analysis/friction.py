@@ -23,11 +23,11 @@ import functools
 import math
 import re
 import tomllib
-from re import _parser as _sre_parser  # type: ignore[attr-defined]
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from re import _parser as _sre_parser  # type: ignore[attr-defined]
 
 from service.analysis.tone import Assessment, assess
 from service.analysis.types import Evidence, Signal
@@ -156,7 +156,7 @@ def _prefixes(pattern: str) -> frozenset[str] | None:
     return frozenset(s for s, _ in states)
 
 
-def _seq_prefixes(items: list, states: set[tuple[str, bool]] | None):  # noqa: C901
+def _seq_prefixes(items: list, states: set[tuple[str, bool]] | None):
     for op, av in items:
         if states is None:
             return None
@@ -167,10 +167,7 @@ def _seq_prefixes(items: list, states: set[tuple[str, bool]] | None):  # noqa: C
             states = _extend(states, {chr(av)})
         elif name == "IN":
             chars = {chr(v) for o, v in av if str(o) == "LITERAL"}
-            if len(chars) != len(av):
-                states = _close(states)
-            else:
-                states = _extend(states, chars)
+            states = _close(states) if len(chars) != len(av) else _extend(states, chars)
         elif name == "SUBPATTERN":
             states = _seq_prefixes(list(av[-1]), states)
         elif name == "BRANCH":
