@@ -5,11 +5,12 @@ full recompute over every client is one linear pass per client.
 
 How the score is built (0..100, higher is healthier):
 
-* **Friction** (the main term). Each client message's friction (0..1, from
-  the message analyser) is re-weighted per signal kind with
+* **Friction** (the main term). Each client message's friction signals (from
+  the message analyser) are re-weighted per kind with
   ``HealthSettings.weights`` -- real friction (blame, escalation, payment
-  stalling) counts more than mere negative wording -- and softened a little
-  by gratitude and politeness. Messages are weighted by exponential time
+  stalling) counts more than mere negative wording -- softened a little by
+  gratitude and politeness, and saturated to a 0..1 "badness". Messages are
+  weighted by exponential time
   decay (``half_life_days``) so an old bad month fades, and averaged with
   ``prior_messages`` calm pseudo-messages so one bad email from a new client
   is not a crisis. ``1 - exp(-friction_gain * level)`` turns the level into
@@ -88,10 +89,18 @@ class HealthSettings:
     min_messages: int = 3
     #: Calm pseudo-messages averaged in, so one bad email is not an episode.
     prior_messages: float = 1.0
-    #: Decayed mean friction of 0.25 gives a loss of ~45 points (at_risk).
-    friction_gain: float = 2.4
+    #: Loss = 1 - exp(-gain * decayed mean badness). At 4.0 a mean badness of
+    #: 0.15 (about one clear friction message in four) costs 45 points: at_risk.
+    #: Chosen by halves on eval/threads (the ours_cv rows of eval.threads_eval).
+    friction_gain: float = 4.0
+    #: Summed (re-weighted) signal weight that makes a message ~63% "bad";
+    #: 1.0 is one full-strength friction signal of the message analyser.
+    friction_unit: float = 1.0
     #: Gratitude/politeness soften a message's friction by at most this share.
     max_relief: float = 0.3
+    #: Friction the message analyser gives a message without any evidence;
+    #: only friction above it counts (for messages stored without signals).
+    friction_floor: float = 0.12
     #: Typical polarity of business mail; the baseline of a new client.
     prior_polarity: float = 0.1
     #: Weight (in messages) of that prior in the baseline.
@@ -226,30 +235,40 @@ def should_alert(
 def _friction_parts(
     m: MessageFacts, settings: HealthSettings, weights: Mapping[str, float]
 ) -> tuple[float, dict[str, float]]:
-    """(badness, share per kind) of one client message; shares sum to badness.
+    """(badness 0..1, share per kind) of one client message; shares sum to badness.
 
-    Healthy kinds appear with negative shares (the relief they gave).
+    Badness comes from the message's own signals, re-weighted per kind:
+    ``1 - exp(-net / friction_unit)``, so one full-strength friction signal
+    makes a message about two-thirds "bad" and several saturate it. Gratitude
+    and politeness soften it by at most ``max_relief`` (a "thanks, but this is
+    the third time" is still friction); they appear with a negative share.
+    Messages without signals fall back to the analyser's friction above its
+    no-evidence level (``friction_floor``).
     """
     a = m.analysis
-    if a is None or a.friction <= 0:
+    if a is None:
         return 0.0, {}
     pos: dict[str, float] = {}
-    relief = 0.0
+    healthy = 0.0
     for s in a.signals:
-        if s.weight > 0 and s.kind not in HEALTHY_KINDS:
-            pos[s.kind] = pos.get(s.kind, 0.0) + s.weight
-        elif s.weight < 0 or s.kind in HEALTHY_KINDS:
-            relief += weights.get(s.kind, 1.0) * abs(s.weight)
+        if s.kind in HEALTHY_KINDS or s.weight < 0:
+            healthy += weights.get(s.kind, 1.0) * abs(s.weight)
+        elif s.weight > 0:
+            w = weights.get(s.kind, 1.0) * s.weight
+            pos[s.kind] = pos.get(s.kind, 0.0) + w
     if not pos:
-        pos = {"negative_tone" if a.tone.polarity < 0 else "friction": 1.0}
+        excess = a.friction - settings.friction_floor
+        if excess <= 0:
+            return 0.0, {}
+        bad = min(1.0, excess / (1.0 - settings.friction_floor))
+        return bad, {"negative_tone" if a.tone.polarity < 0 else "friction": bad}
     total = sum(pos.values())
-    mult = sum(weights.get(k, 1.0) * w for k, w in pos.items()) / total
-    raw = min(1.0, a.friction * mult)
-    relief = min(settings.max_relief, relief)
-    bad = raw * (1.0 - relief)
-    parts = {k: raw * weights.get(k, 1.0) * w / (mult * total) for k, w in pos.items()}
+    relief = min(healthy, settings.max_relief * total)
+    raw = 1.0 - math.exp(-total / settings.friction_unit)
+    bad = 1.0 - math.exp(-(total - relief) / settings.friction_unit)
+    parts = {k: raw * w / total for k, w in pos.items()}
     if relief > 0:
-        parts["relief"] = -raw * relief
+        parts["relief"] = bad - raw
     return bad, parts
 
 

@@ -50,4 +50,4 @@ def test_oracle_run_over_a_tiny_set(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert [t.label for t in loaded] == [True, False]
     assert main([str(tmp_path), "--oracle"]) == 0
     out = capsys.readouterr().out
-    assert "all      ours             1.00   1.00   1.00" in out
+    assert "all      ours                1.00   1.00   1.00" in out
