@@ -1,0 +1,138 @@
+"""Offline ingest benchmark: parse + TextBlob alone against the full pipeline into SQLite.
+
+Each phase runs in its own process so peak RSS is measured cleanly (parent and
+worker processes separately). Run through `make bench` or:
+
+    .venv/bin/python -m bench.offline_bench --sizes 10000 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from bench.corpus import write_mbox
+
+OUT = Path(__file__).with_name("out")
+
+
+def _analyse_batch(batch: list[bytes]) -> int:
+    from service.analysis.tone import tone
+    from service.mail.parse import parse_message
+
+    for raw in batch:
+        parsed = parse_message(raw)
+        if not parsed.auto_generated:
+            tone(parsed.new_text)
+    return len(batch)
+
+
+def phase_analyse(mbox: Path, workers: int, batch_size: int = 500) -> dict[str, float]:
+    """Parse + TextBlob only, with the same batching and worker window as ingest."""
+    import multiprocessing
+
+    from service.mail.source import iter_mbox
+
+    started = time.perf_counter()
+    done = 0
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    window: deque = deque()
+    batch: list[bytes] = []
+    for item in iter_mbox(mbox):
+        batch.append(item.raw)
+        if len(batch) == batch_size:
+            window.append(pool.submit(_analyse_batch, batch))
+            batch = []
+            if len(window) > workers:
+                done += window.popleft().result()
+    if batch:
+        window.append(pool.submit(_analyse_batch, batch))
+    while window:
+        done += window.popleft().result()
+    pool.shutdown()
+    seconds = time.perf_counter() - started
+    return {"messages": done, "seconds": seconds, "rate": done / seconds}
+
+
+def phase_ingest(mbox: Path, workers: int) -> dict[str, float]:
+    from service.app import open_store, sync_offline
+    from service.config import settings_from_mapping
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_from_mapping({
+            "service": {"database": f"sqlite:///{tmp}/bench.db",
+                        "own_domains": ["northwind.studio"]},
+            "clients": [
+                {"name": f"Client {i}", "domains": [f"client{i}.example"],
+                 "owner": "maria@northwind.studio", "monthly_revenue": 1000 + i}
+                for i in range(40)
+            ],
+        })
+        store = open_store(settings)
+        started = time.perf_counter()
+        stats = sync_offline(settings, store, f"mbox:{mbox}", workers=workers)
+        seconds = time.perf_counter() - started
+        store.dispose()
+    return {"messages": stats.stored, "seconds": seconds, "rate": stats.stored / seconds}
+
+
+def _child(phase: str, mbox: Path, workers: int) -> dict[str, float]:
+    """Run one phase in a fresh interpreter and collect its peak RSS."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.offline_bench", "--phase", phase, "--mbox", str(mbox),
+         "--workers", str(workers)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--phase", choices=["analyse", "ingest"])
+    parser.add_argument("--mbox", type=Path)
+    args = parser.parse_args()
+
+    if args.phase:
+        result = (phase_analyse if args.phase == "analyse" else phase_ingest)(
+            args.mbox, args.workers)
+        result["parent_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["worker_peak_rss_mb"] = (
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+        print(json.dumps(result))
+        return
+
+    OUT.mkdir(exist_ok=True)
+    rows = []
+    for n in args.sizes:
+        mbox = OUT / f"bench-{n}.mbox"
+        if not mbox.exists():
+            write_mbox(str(mbox), n)
+        analyse = _child("analyse", mbox, args.workers)
+        ingest = _child("ingest", mbox, args.workers)
+        rows.append((n, analyse, ingest))
+    print(f"offline ingest, {args.workers} worker process(es), mbox on local disk")
+    print(f"{'N':>8} {'parse+TextBlob msg/s':>21} {'full ingest msg/s':>18} {'ratio':>6} "
+          f"{'ingest parent RSS MB':>21} {'worker RSS MB':>14}")
+    for n, analyse, ingest in rows:
+        print(f"{n:>8} {analyse['rate']:>21.0f} {ingest['rate']:>18.0f} "
+              f"{ingest['rate'] / analyse['rate']:>6.2f} {ingest['parent_peak_rss_mb']:>21.0f} "
+              f"{ingest['worker_peak_rss_mb']:>14.0f}")
+    if len(rows) >= 2:
+        small, large = rows[0][2], rows[-1][2]
+        print(f"peak RSS ratio {rows[-1][0]}/{rows[0][0]} (parent): "
+              f"{large['parent_peak_rss_mb'] / small['parent_peak_rss_mb']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
