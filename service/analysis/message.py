@@ -5,14 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from service.analysis.friction import (
-    HEALTHY_KINDS,
-    KINDS,
-    Doc,
-    detect,
-    friction_score,
-    load_rules,
-)
+from service.analysis.friction import HEALTHY_KINDS, KINDS, Doc, detect, friction_score, load_rules
 from service.analysis.tone import assess
 from service.analysis.types import MessageAnalysis
 
@@ -31,9 +24,9 @@ def analyse_message(
     """Tone, friction (0..1) and signals of the NEW text of one message.
 
     Staff mail gets its tone and healthy signals but never friction signals: the health of
-    a client is about what the client writes. The subject is scanned too (a subject such as
-    "URGENT!!! third reminder" is part of the message) but evidence offsets always point
-    into ``text``, so subject-only hits are not quoted.
+    a client is about what the client writes. ``subject`` is accepted but not scored:
+    replies repeat the thread's subject, so one "URGENT" subject would count again on every
+    message of the thread. Evidence offsets always point into ``text``; CC evidence has none.
     """
     rules = load_rules()
     doc = Doc(text)
