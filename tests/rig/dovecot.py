@@ -275,6 +275,39 @@ class Dovecot:
                 count += 1
         return count
 
+    def fill(self, address: str, raws: Iterable[bytes], folder: str = "INBOX") -> int:
+        """Write messages straight into a user's Maildir (fast bulk setup).
+
+        For benchmarks and large fixtures: LMTP costs milliseconds per message,
+        this microseconds. Dovecot indexes the files on the next SELECT, as it
+        does for mail copied in by any other tool.
+        """
+        with self.session(address) as client:  # creates the Maildir
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            client.select_folder(folder, readonly=True)
+        base = self.maildir(address)
+        if folder != "INBOX":
+            base = base / ("." + folder.replace("/", "."))
+        cur = base / "cur"
+        stamp = int(time.time())
+        uid = gid = None
+        if os.geteuid() == 0:
+            uid, gid = pwd.getpwnam(self.mail_user).pw_uid, grp.getgrnam(self.mail_group).gr_gid
+        for sub in ("cur", "new", "tmp"):
+            if not (base / sub).is_dir():
+                (base / sub).mkdir(parents=True)
+                if uid is not None:
+                    os.chown(base / sub, uid, gid)
+        count = 0
+        for count, raw in enumerate(raws, start=1):
+            data = raw.replace(b"\r\n", b"\n")  # Maildir files use LF
+            path = cur / f"{stamp}.M{count}P{os.getpid()}.sgfill,S={len(data)}:2,"
+            path.write_bytes(data)
+            if uid is not None:
+                os.chown(path, uid, gid)
+        return count
+
     @contextlib.contextmanager
     def lmtp(self) -> Iterator[smtplib.LMTP]:
         """An LMTP connection to this server (for custom deliveries)."""

@@ -57,6 +57,15 @@ def _person(rng: random.Random) -> tuple[str, str, str]:
     return local.capitalize(), f"{local}@{domain}", domain
 
 
+def _html(text: str) -> str:
+    paragraphs = "".join(
+        "<p>" + line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + "</p>"
+        for line in text.splitlines()
+        if line
+    )
+    return f"<html><body>{paragraphs}</body></html>"
+
+
 def generate(
     count: int,
     *,
@@ -65,56 +74,74 @@ def generate(
     start: datetime | None = None,
     auto_reply_every: int = 50,
 ) -> Iterator[bytes]:
-    """`count` raw RFC 5322 messages (CRLF), unique Message-IDs, in date order."""
+    """`count` raw RFC 5322 messages (CRLF), unique Message-IDs, in date order.
+
+    Built as text rather than with email.message (ten times faster), so
+    benchmarks can generate 100k messages in seconds.
+    """
     rng = random.Random(seed)
     when = start or datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
     threads: list[tuple[str, str, str]] = []  # (subject, message_id, previous text)
     for n in range(count):
         when += timedelta(minutes=rng.randint(5, 240))
         name, address, domain = _person(rng)
-        staff_sender = rng.random() < 0.3
-        msg = EmailMessage()
-        if staff_sender:
+        headers = []
+        if rng.random() < 0.3:  # staff writing to the client, copying the shared box
             local = rng.choice(STAFF)
-            msg["From"] = f"{local.capitalize()} <{local}@{AGENCY}>"
-            msg["To"] = f"{name} <{address}>"
-            msg["Cc"] = to
-            name = local.capitalize()
+            headers += [
+                f"From: {local.capitalize()} <{local}@{AGENCY}>",
+                f"To: {name} <{address}>",
+                f"Cc: {to}",
+            ]
+            name, domain = local.capitalize(), AGENCY
         else:
-            msg["From"] = f"{name} <{address}>"
-            msg["To"] = to
-        msg["Date"] = format_datetime(when)
-        msg["Message-ID"] = f"<gen-{seed}-{n}@{domain if not staff_sender else AGENCY}>"
+            headers += [f"From: {name} <{address}>", f"To: {to}"]
+        message_id = f"<gen-{seed}-{n}@{domain}>"
+        headers += [f"Date: {format_datetime(when)}", f"Message-ID: {message_id}"]
         auto = auto_reply_every and n % auto_reply_every == auto_reply_every - 1
         body = " ".join([rng.choice(OPENINGS), *rng.sample(MIDDLES, rng.randint(1, 3))])
+        subject = ""
         if auto:
-            msg["Subject"] = "Automatic reply: out of office"
-            msg["Auto-Submitted"] = "auto-replied"
+            headers += ["Subject: Automatic reply: out of office", "Auto-Submitted: auto-replied"]
             body = "I am out of the office until Monday with limited access to email."
         elif threads and rng.random() < 0.6:
             subject, parent, previous = rng.choice(threads)
-            msg["Subject"] = f"Re: {subject}"
-            msg["In-Reply-To"] = parent
-            msg["References"] = parent
+            headers += [
+                f"Subject: Re: {subject}",
+                f"In-Reply-To: {parent}",
+                f"References: {parent}",
+            ]
             quoted = "\n".join("> " + line for line in previous.splitlines())
             body = f"{body}\n\nOn {format_datetime(when - timedelta(hours=3))}, wrote:\n{quoted}"
         else:
-            subject = rng.choice(["Website", "Invoice", "Campaign", "Report", "Support"])
-            msg["Subject"] = f"{subject} #{rng.randint(100, 999)}"
-        text = f"Hi,\n\n{body}\n\n{rng.choice(SIGNATURES).format(name=name, domain=domain)}\n"
-        msg.set_content(text)
+            topic = rng.choice(["Website", "Invoice", "Campaign", "Report", "Support"])
+            subject = f"{topic} #{rng.randint(100, 999)}"
+            headers.append(f"Subject: {subject}")
+        signature = rng.choice(SIGNATURES).format(name=name, domain=domain)
+        text = f"Hi,\n\n{body}\n\n{signature}\n"
+        headers.append("MIME-Version: 1.0")
         if rng.random() < 0.4:
-            html = (
-                "<html><body>"
-                + "".join(f"<p>{line}</p>" for line in text.splitlines() if line)
-                + "</body></html>"
+            boundary = f"=_b{seed}_{n}"
+            headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+            payload = (
+                f"--{boundary}\nContent-Type: text/plain; charset=utf-8\n"
+                f"Content-Transfer-Encoding: 8bit\n\n{text}\n"
+                f"--{boundary}\nContent-Type: text/html; charset=utf-8\n"
+                f"Content-Transfer-Encoding: 8bit\n\n{_html(text)}\n"
+                f"--{boundary}--\n"
             )
-            msg.add_alternative(html, subtype="html")
+        else:
+            headers += [
+                "Content-Type: text/plain; charset=utf-8",
+                "Content-Transfer-Encoding: 8bit",
+            ]
+            payload = text
         if not auto:
-            threads.append((str(msg["Subject"]).removeprefix("Re: "), msg["Message-ID"], text))
+            threads.append((subject, message_id, text))
             if len(threads) > 40:
                 threads.pop(0)
-        yield msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        raw = "\n".join(headers) + "\n\n" + payload
+        yield raw.replace("\n", "\r\n").encode("utf-8")
 
 
 def message(
