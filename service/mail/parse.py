@@ -111,6 +111,23 @@ def _codec_for(charset: str | None) -> str | None:
         return None
 
 
+_STRAY = re.compile("[\udc80-\udcff]+")
+
+
+def _mixed_decode(data: bytes) -> str:
+    """UTF-8 where valid, windows-1252 for the stray bytes (mixed-encoding text is common)."""
+    text = data.decode("utf-8", "surrogateescape")
+
+    def legacy(m: re.Match[str]) -> str:
+        raw = m.group(0).encode("utf-8", "surrogateescape")
+        try:
+            return raw.decode("cp1252")
+        except UnicodeDecodeError:  # the five bytes cp1252 leaves undefined
+            return raw.decode("latin-1")
+
+    return _STRAY.sub(legacy, text)
+
+
 def decode_bytes(data: bytes, charset: str | None, defects: list[str], where: str) -> str:
     """Decode with the declared charset, then utf-8, then cp1252/latin-1.
 
@@ -135,10 +152,7 @@ def decode_bytes(data: bytes, charset: str | None, defects: list[str], where: st
     else:
         fallback_note = f"{where}: undeclared 8-bit text decoded as windows-1252"
     defects.append(fallback_note)
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    return _mixed_decode(data)
 
 
 def _unescape_8bit(value: str, defects: list[str], where: str) -> str:
@@ -152,8 +166,8 @@ def _unescape_8bit(value: str, defects: list[str], where: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        defects.append(f"{where}: raw 8-bit header decoded as windows-1252")
-        return raw.decode("cp1252", "replace")
+        defects.append(f"{where}: raw 8-bit header is not utf-8 (windows-1252 assumed)")
+        return _mixed_decode(raw)
 
 
 _WS = re.compile(r"\s+")
@@ -324,7 +338,8 @@ def _decoded_size(part: Message, body: _Body) -> int:
                 total += len(chunk)
             start = end
         return total
-    return len(payload)
+    # 7bit/8bit/binary: compat32 may hand back decoded text; count the encoded bytes.
+    return len(payload) if payload.isascii() else len(payload.encode("utf-8", "surrogateescape"))
 
 
 def _filename(part: Message, defects: list[str]) -> str | None:
@@ -430,7 +445,10 @@ def _walk(part: Message, depth: int, body: _Body) -> None:
         name = _filename(part, body.defects)
         body.attachments.append(Attachment(name, ctype, _nested_size(part)))
         return
-    if isinstance(payload, list):
+    if ctype.startswith("multipart/") and not isinstance(payload, list):
+        body.defects.append(f"{ctype} without parts: body read as text")
+        ctype = "text/plain"
+    elif isinstance(payload, list):
         for sub in payload:
             if body.parts >= MAX_PARTS:
                 body.defects.append(f"more than {MAX_PARTS} parts: the rest skipped")

@@ -46,9 +46,15 @@ _LEAD = re.compile(
 )
 
 
+_WROTE_ENDINGS = ("wrote", "writes", "schrieb", "écrit", "ecrit", "escribió", "escribio", "scritto")
+
+
 def _looks_like_attribution(candidate: str, lead_needed: bool) -> bool:
     candidate = " ".join(candidate.split())
     if not candidate or len(candidate) > 400:
+        return False
+    # Cheap gate before the regexes: attributions end with a colon or with the verb.
+    if candidate[-1] not in ":：" and not candidate.lower().endswith(_WROTE_ENDINGS):
         return False
     if _DATED_ADDR.match(candidate):
         return True
@@ -440,8 +446,16 @@ def _from_text(text: str) -> str:
     return normalize_text("\n".join(lines))
 
 
+#: Only the start of very long bodies is searched: new text comes first, and a
+#: multi-megabyte body must not cost seconds.
+MAX_CHARS = 100_000
+
+
 def extract_new_text(text: str, html: str | None = None) -> str:
     """New text of a message from its plain text, using the HTML's quote markup when present."""
+    text = text[:MAX_CHARS]
+    if html is not None and len(html) > 4 * MAX_CHARS:
+        html = html[: 4 * MAX_CHARS]
     if html:
         lowered = html.lower()
         if any(hint in lowered for hint in _HTML_HINTS):
