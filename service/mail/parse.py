@@ -376,20 +376,20 @@ def _part_text(part: Message, defects: list[str], where: str) -> str:
         data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
     if not isinstance(data, bytes):
         return ""
+    params: dict[str, object] = {}
     try:
-        charset = part.get_param("charset")
+        for key, value in part.get_params() or ():
+            params.setdefault(str(key).lower(), value)
     except Exception:
-        charset = None
+        defects.append(f"{where}: unparseable Content-Type parameters")
+    charset = params.get("charset")
     if isinstance(charset, tuple):  # RFC 2231 encoded parameter
-        charset = charset[0] or None
+        charset = charset[2] if len(charset) == 3 else None
     if not isinstance(charset, str):
         charset = None
     text = decode_bytes(data, charset, defects, where)
-    try:
-        fmt = str(part.get_param("format") or "").lower()
-        delsp = str(part.get_param("delsp") or "").lower() == "yes"
-    except Exception:
-        fmt, delsp = "", False
+    fmt = str(params.get("format") or "").strip('"').lower()
+    delsp = str(params.get("delsp") or "").strip('"').lower() == "yes"
     if fmt == "flowed":
         text = unflow(text, delsp)
     return text.replace("\r\n", "\n").replace("\r", "\n")

@@ -366,7 +366,23 @@ def _looks_like_signature(tail: list[str]) -> bool:
         return False
     # Prose after a sign-off ("Thanks, and one more thing: …") has sentences and questions.
     prose = sum(1 for line in body if len(line) > 40 and _SENTENCE_END.search(line))
-    return prose == 0 and not any(line.endswith("?") for line in body)
+    if prose or any(line.endswith("?") for line in body):
+        return False
+    # A signature starts with a name, or carries contact details.
+    return _looks_like_name(body[0]) or any(_CONTACT.search(line) for line in body)
+
+
+def _looks_like_name(line: str) -> bool:
+    """ "Bob", "Dana W.", "María José Pérez", "田中", "J. Smith | CEO"."""
+    line = re.split(r"\s[|,–—-]\s|,", line, maxsplit=1)[0].strip()
+    words = line.split()
+    if not 1 <= len(words) <= 5:
+        return False
+    cased = [w for w in words if w[:1].isalpha() and w[:1].lower() != w[:1].upper()]
+    if not cased:  # scripts without case (CJK, Arabic...): short and no sentence punctuation
+        return len(line) <= 20 and not _SENTENCE_END.search(line)
+    particles = {"van", "von", "de", "der", "den", "da", "di", "du", "la", "le", "y", "e", "dos"}
+    return all(w[:1].isupper() or w.lower() in particles for w in cased)
 
 
 _DISCLAIMER = re.compile(

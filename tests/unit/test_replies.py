@@ -138,3 +138,11 @@ def test_html_without_markers_uses_plain_text() -> None:
 def test_empty_input() -> None:
     assert extract_new_text("") == ""
     assert extract_new_text("\n \n") == ""
+
+
+def test_text_after_thanks_that_is_not_a_name_is_kept() -> None:
+    text = "Can you fix this?\nThanks\n\nAlso the footer is broken"
+    assert extract_new_text(text) == text
+    assert extract_new_text("Fine.\n\nCheers,\nMaría José Pérez\nAccount Director") == (
+        "Fine.\n\nCheers,"
+    )
