@@ -24,7 +24,7 @@ import math
 import re
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from re import _parser as _sre_parser  # type: ignore[attr-defined]
@@ -55,7 +55,6 @@ _QUOTED_LINE = re.compile(r"(?m)^[ \t]*>.*$")
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)|\n[ \t]*\n|\n(?=[ \t]*(?:[-*•]|\d+[.)])\s)")
 _CLAUSE_BREAK = re.compile(r"[,;:()\u2013\u2014]|\s-\s|\bbut\b|\bhowever\b|\bthough\b", re.I)
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'&-]*")
 _SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|yourselves|you're|ya|u)\b", re.I)
 _SHORT_LINE = 45  # a line this short ends a sentence ("Hi Tom,", "Regards")
 
@@ -114,6 +113,7 @@ class Rules:
     by_prefix: dict[str, tuple[int, ...]]  # first letters -> rules that can start there
     scan_all: tuple[int, ...]  # rules tried over the whole text (punctuation, digits)
     at_start: tuple[int, ...]  # rules tried only at sentence starts
+    candidates_cache: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
 
 
 def _lower_pattern(pattern: str) -> str:
@@ -137,11 +137,12 @@ def _compile(pattern: str, *, boundary: bool, case: bool, where: str) -> re.Patt
         raise RulesError(f"{where}: bad pattern {pattern!r}: {exc}") from exc
 
 
-_PREFIX_LEN = 3
+_PREFIX_LEN = 5
+_WS_RUN = re.compile(r"\s+")
 
 
 def _prefixes(pattern: str) -> frozenset[str] | None:
-    """The possible first (up to 3) letters of a match, or None when they cannot be told.
+    """The possible first (up to 5) characters of a match, or None when they cannot be told.
 
     Lets the engine try a rule only at words that can start it, instead of scanning the
     whole text with every rule (about 10x faster on a typical email).
@@ -178,6 +179,10 @@ def _seq_prefixes(items: list, states: set[tuple[str, bool]] | None):
                     return None
                 merged |= sub
             states = merged
+        elif name in ("MAX_REPEAT", "MIN_REPEAT") and _is_space(av[2]):
+            # \s+ / \s*: candidate heads are read with whitespace runs collapsed to " "
+            spaced = _extend(states, {" "})
+            states = spaced if av[0] >= 1 else states | spaced
         elif name in ("MAX_REPEAT", "MIN_REPEAT"):
             lo, _hi, sub_items = av
             once = _seq_prefixes(list(sub_items), set(states))
@@ -194,6 +199,13 @@ def _seq_prefixes(items: list, states: set[tuple[str, bool]] | None):
         if states is not None and len(states) > 4000:
             return None
     return states
+
+
+def _is_space(items) -> bool:
+    items = list(items)
+    if len(items) != 1 or str(items[0][0]) != "IN":
+        return False
+    return [(str(o), str(v)) for o, v in items[0][1]] == [("CATEGORY", "CATEGORY_SPACE")]
 
 
 def _extend(states: set[tuple[str, bool]], chars: set[str]) -> set[tuple[str, bool]]:
@@ -403,6 +415,17 @@ def _negated(doc: Doc, rules: Rules, sentence_start: int, hit_start: int) -> boo
 _WORD_START = re.compile(r"(?<![\w'])[a-z0-9]")
 
 
+def _candidates(rules: Rules, head: str) -> tuple[int, ...]:
+    """Rules that can match at a word starting with ``head`` (memoised per rule set)."""
+    cached = rules.candidates_cache.get(head)
+    if cached is None:
+        seen: dict[int, None] = {}
+        for k in range(1, len(head) + 1):
+            seen.update(dict.fromkeys(rules.by_prefix.get(head[:k], ())))
+        cached = rules.candidates_cache[head] = tuple(seen)
+    return cached
+
+
 def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
     found: list[tuple[Rule, int, int]] = []
     lower, norm, all_rules = doc.lower, doc.norm, rules.rules
@@ -421,20 +444,17 @@ def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
         rule = all_rules[i]
         if rule.kind in kinds:
             found.extend((rule, m.start(), m.end()) for m in rule.regex.finditer(text_for(rule)))
-    by_prefix = rules.by_prefix
     for w in _WORD_START.finditer(lower):
         pos = w.start()
-        tried: set[int] = set()
-        for k in (1, 2, 3):
-            for i in by_prefix.get(lower[pos:pos + k], ()):
-                if i in tried:
-                    continue
-                tried.add(i)
-                rule = all_rules[i]
-                if rule.kind in kinds:
-                    m = rule.regex.match(lower, pos)
-                    if m:
-                        found.append((rule, m.start(), m.end()))
+        head = lower[pos:pos + _PREFIX_LEN]
+        if "\n" in head or "  " in head or "\t" in head or "\r" in head:
+            head = _WS_RUN.sub(" ", lower[pos:pos + 3 * _PREFIX_LEN])[:_PREFIX_LEN]
+        for i in _candidates(rules, head):
+            rule = all_rules[i]
+            if rule.kind in kinds:
+                m = rule.regex.match(lower, pos)
+                if m:
+                    found.append((rule, m.start(), m.end()))
 
     hits: list[_Hit] = []
     for rule, start, end in found:
@@ -452,35 +472,35 @@ def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
     return hits
 
 
-def _caps_hits(doc: Doc, rules: Rules) -> list[_Hit]:
-    caps = rules.caps
-    hits: list[_Hit] = []
-    run: list[re.Match[str]] = []
-    shouted = 0
+_CAPS_WORD = re.compile(r"(?<![\w'])[A-Z0-9][A-Z0-9'&-]*(?![\w'])")
+_LETTER_OR_NEWLINE = re.compile(r"[A-Za-z0-9\n]")
 
-    def close() -> None:
+
+def _caps_hits(doc: Doc, rules: Rules) -> list[_Hit]:
+    """Runs of ALL-CAPS words on one line; acronyms and single letters do not count."""
+    caps = rules.caps
+    words = [m for m in _CAPS_WORD.finditer(doc.norm) if any(c.isalpha() for c in m.group())]
+    shouting = {m.start() for m in words
+                if sum(c.isalpha() for c in m.group()) >= 2
+                and m.group().strip("'-&") not in caps.acronyms}
+    if len(shouting) < caps.min_words:
+        return []
+    runs: list[list[re.Match[str]]] = []
+    for m in words:
+        if runs:
+            gap = doc.norm[runs[-1][-1].end():m.start()]
+            if len(gap) <= 4 and not _LETTER_OR_NEWLINE.search(gap):
+                runs[-1].append(m)
+                continue
+        runs.append([m])
+    hits = []
+    for run in runs:
+        shouted = sum(1 for m in run if m.start() in shouting)
         if shouted >= caps.min_words:
             weight = min(caps.max_weight,
                          caps.weight + caps.per_extra_word * (shouted - caps.min_words))
             start, end = run[0].start(), run[-1].end()
             hits.append(_Hit(caps.kind, weight, start, end, doc.sentence_of(start), caps.unless))
-
-    prev_end = -1
-    for m in _WORD.finditer(doc.norm):
-        word = m.group()
-        letters = [c for c in word if c.isalpha()]
-        is_caps = bool(letters) and all(c.isupper() for c in letters)
-        gap = doc.norm[prev_end:m.start()] if prev_end >= 0 else ""
-        contiguous = prev_end >= 0 and "\n" not in gap and len(gap) <= 4
-        if is_caps and (contiguous or not run):
-            run.append(m)
-        else:
-            close()
-            run, shouted = ([m], 0) if is_caps else ([], 0)
-        if is_caps and len(letters) >= 2 and word.upper().strip("'") not in caps.acronyms:
-            shouted += 1
-        prev_end = m.end()
-    close()
     return hits
 
 
@@ -592,9 +612,23 @@ def detect(
     ``assessments`` reuses a lexicon pass already made for the tone (one pass per message).
     CC evidence has no span in the text: its offsets are 0.
     """
+    return detect_in(Doc(text), sent_at=sent_at, cc=cc, previous_cc=previous_cc, kinds=kinds,
+                     assessments=assessments, rules=rules)
+
+
+def detect_in(
+    doc: Doc,
+    *,
+    sent_at: datetime | None = None,
+    cc: Sequence[str] = (),
+    previous_cc: Sequence[str] = (),
+    kinds: Sequence[str] = KINDS,
+    assessments: Sequence[Assessment] | None = None,
+    rules: Rules | None = None,
+) -> list[Signal]:
+    """detect() over an already prepared Doc (analyse_message prepares it once)."""
     rules = rules or load_rules()
     wanted = frozenset(kinds)
-    doc = Doc(text)
     hits = _phrase_hits(doc, rules, wanted)
     if rules.caps.kind in wanted:
         hits.extend(_caps_hits(doc, rules))

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from service.analysis.friction import HEALTHY_KINDS, KINDS, Doc, detect, friction_score, load_rules
+from service.analysis.friction import (
+    HEALTHY_KINDS,
+    KINDS,
+    Doc,
+    detect_in,
+    friction_score,
+    load_rules,
+)
 from service.analysis.tone import assess
 from service.analysis.types import MessageAnalysis
 
@@ -32,7 +39,7 @@ def analyse_message(
     doc = Doc(text)
     tone, assessments = assess(doc.norm)
     kinds = _STAFF_KINDS if role == "staff" else KINDS
-    signals = detect(text, sent_at=sent_at, cc=cc, previous_cc=previous_cc, kinds=kinds,
-                     assessments=assessments, rules=rules)
+    signals = detect_in(doc, sent_at=sent_at, cc=cc, previous_cc=previous_cc, kinds=kinds,
+                        assessments=assessments, rules=rules)
     return MessageAnalysis(tone=tone, friction=round(friction_score(signals, rules), 4),
                            signals=tuple(signals))
