@@ -340,3 +340,30 @@ def test_watcher_reconnects_after_server_restart(
         finally:
             watcher.stop()
     assert watcher.mode is None  # stopped cleanly
+
+
+def test_sync_mailbox_records_the_run_for_status(
+    dovecot: Dovecot, team: str, database: str
+) -> None:
+    from service.mail.imap import sync_mailbox
+    from service.store.models import SyncRun
+
+    dovecot.deliver(team, mailgen.message("for the cli", sender="dan@globex.test"))
+    settings = make_settings(dovecot, team, database)
+    bars: list[tuple[str, int | None]] = []
+
+    class Bar:  # the CLI's progress factory: a context manager yielding two callbacks
+        def __enter__(self):
+            return (lambda n: bars.append(("advance", n)), lambda t: bars.append(("total", t)))
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    data = sync_mailbox(settings, progress=Bar)
+    assert data["stored"] == 1 and data["source"] == f"imap://{team}@127.0.0.1"
+    assert ("total", 1) in bars and ("advance", 1) in bars
+    store = Store(database)
+    with store.session() as session:
+        run = session.scalars(select(SyncRun)).one()
+        assert run.finished_at is not None and run.stored == 1 and run.error is None
+    store.dispose()
