@@ -58,8 +58,8 @@ def _money(amount: float | None, currency: str | None) -> str:
 
 def print_clients(rows: list[dict[str, Any]]) -> None:
     table = Table(title="Clients (worst first)", header_style="bold")
-    table.add_column("Client")
-    table.add_column("Owner", style="dim")
+    table.add_column("Client", no_wrap=True)
+    table.add_column("Owner", style="dim", no_wrap=True)
     table.add_column("Score", justify="right")
     table.add_column("State")
     table.add_column("Trend 30d", justify="right")
@@ -68,7 +68,8 @@ def print_clients(rows: list[dict[str, Any]]) -> None:
     table.add_column("Top signals")
     for row in rows:
         table.add_row(
-            row["name"], row["owner"], _fmt_score(row["score"]), _state(row["state"]),
+            row["name"], row["owner"].split("@")[0], _fmt_score(row["score"]),
+            _state(row["state"]),
             _fmt_trend(row["trend"]), str(row["messages"]),
             _money(row.get("monthly_revenue"), row.get("currency")),
             _top_signals(row["signals"]),
