@@ -152,7 +152,7 @@ def parse_command(new_text: str) -> tuple[str | None, str, str]:
         if not match:
             return None, stripped, "\n".join(lines[i + 1 :]).strip()
         word = match.group(0).rstrip("-_")
-        rest = stripped[len(word) :].strip().lstrip(".,:;!–—-").strip()
+        rest = stripped[len(word) :].lstrip("*_.,:;!–—- \t").strip()
         return word.upper(), rest, "\n".join(lines[i + 1 :]).strip()
     return None, "", ""
 
@@ -256,13 +256,21 @@ def parse_authentication_results(
 
 
 def _aligned(domain: str, candidate: str | None) -> bool:
-    """DMARC relaxed alignment: the same domain, or a parent of it (never a bare TLD)."""
+    """DMARC-style relaxed alignment without a public-suffix list.
+
+    The same domain, a parent (never a bare TLD) or a subdomain: a key under
+    any of these can only be published by whoever runs the owner's DNS.
+    """
     if not candidate:
         return False
-    candidate = candidate.lstrip("@").rsplit("@", 1)[-1].strip(".").lower()
+    candidate = candidate.rsplit("@", 1)[-1].strip(".").lower()
     if "." not in candidate:
         return False
-    return domain == candidate or domain.endswith("." + candidate)
+    return (
+        domain == candidate
+        or domain.endswith("." + candidate)
+        or candidate.endswith("." + domain)
+    )
 
 
 def check_authentication(
