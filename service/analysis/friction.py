@@ -110,6 +110,7 @@ class Rules:
     tone_threshold: float
     tone_scale: float
     courtesy_words: frozenset[str]
+    tone_exempt: tuple[re.Pattern[str], ...]
     by_prefix: dict[str, tuple[int, ...]]  # first letters -> rules that can start there
     scan_all: tuple[int, ...]  # rules tried over the whole text (punctuation, digits)
     at_start: tuple[int, ...]  # rules tried only at sentence starts
@@ -300,6 +301,10 @@ def _load(path: Path) -> Rules:
         tone_threshold=float(tone_cfg.get("threshold", -0.1)),
         tone_scale=float(tone_cfg.get("scale", 2.0)),
         courtesy_words=frozenset(w.lower() for w in tone_cfg.get("courtesy_words", ())),
+        tone_exempt=tuple(
+            _compile(p, boundary=True, case=False, where=f"{path}: tone.exempt[{i}]")
+            for i, p in enumerate(tone_cfg.get("exempt", ()))
+        ),
         by_prefix={k: tuple(v) for k, v in by_prefix.items()},
         scan_all=tuple(scan_all),
         at_start=tuple(at_start),
@@ -535,6 +540,17 @@ def _address(raw: str) -> str:
     return (m.group(1) if m else raw).strip().lower()
 
 
+def _mask_exempt(doc: Doc, rules: Rules) -> str | None:
+    """The text with benign phrases ("hate to chase", "silly question") blanked, or None."""
+    spans = [m.span() for rx in rules.tone_exempt for m in rx.finditer(doc.lower)]
+    if not spans:
+        return None
+    chars = list(doc.norm)
+    for s, e in spans:
+        chars[s:e] = " " * (e - s)
+    return "".join(chars)
+
+
 def _tone_hit(doc: Doc, rules: Rules, assessments: Sequence[Assessment]) -> _Hit | None:
     """negative_tone from the lexicon pass, ignoring courtesy words of civil farewells."""
     kept = [a for a in assessments if not (a.polarity < 0 and set(a.words) & rules.courtesy_words)]
@@ -550,7 +566,11 @@ def _tone_hit(doc: Doc, rules: Rules, assessments: Sequence[Assessment]) -> _Hit
         m = re.search(rf"(?<!\w){re.escape(anchor)}(?!\w)", doc.norm, re.I)
         if m:
             start, end = m.start(), m.end()
-    return _Hit("negative_tone", rules.tone_scale * -polarity, start, end, doc.sentence_of(start))
+    idx = doc.sentence_of(start)
+    weight = rules.tone_scale * -polarity
+    if "negative_tone" in rules.targeted_kinds and _SECOND_PERSON.search(doc.norm, *doc.sentences[idx]):
+        weight *= rules.targeted_factor
+    return _Hit("negative_tone", weight, start, end, idx)
 
 
 def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evidence]],
@@ -633,7 +653,10 @@ def detect_in(
     if rules.caps.kind in wanted:
         hits.extend(_caps_hits(doc, rules))
     if "negative_tone" in wanted:
-        if assessments is None:
+        masked = _mask_exempt(doc, rules)
+        if masked is not None:
+            assessments = assess(masked)[1]  # second lexicon pass only when needed
+        elif assessments is None:
             assessments = assess(doc.norm)[1]
         tone_hit = _tone_hit(doc, rules, assessments)
         if tone_hit:
