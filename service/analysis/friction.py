@@ -568,7 +568,8 @@ def _tone_hit(doc: Doc, rules: Rules, assessments: Sequence[Assessment]) -> _Hit
             start, end = m.start(), m.end()
     idx = doc.sentence_of(start)
     weight = rules.tone_scale * -polarity
-    if "negative_tone" in rules.targeted_kinds and _SECOND_PERSON.search(doc.norm, *doc.sentences[idx]):
+    aimed_at_you = _SECOND_PERSON.search(doc.norm, *doc.sentences[idx])
+    if "negative_tone" in rules.targeted_kinds and aimed_at_you:
         weight *= rules.targeted_factor
     return _Hit("negative_tone", weight, start, end, idx)
 

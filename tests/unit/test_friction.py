@@ -187,3 +187,30 @@ def test_bad_resource_file_is_reported(tmp_path):
     bad.write_text('[rules]\nurgency = [ { p = "(unclosed", w = 1.0 } ]\n')
     with pytest.raises(RulesError, match="urgency"):
         load_rules(bad)
+
+
+@pytest.mark.parametrize(
+    "ordinary",
+    [
+        "I hate to chase, but did you see my last email?",
+        "Sorry for the silly question: where do I upload the logo?",
+        "Crazy busy week here, I will reply on Monday.",
+        "The problem lies in the CSS of the footer.",
+        "The file is corrupt, could you send it again?",
+        "Worst case we launch on Monday instead.",
+        "My bad, I attached the wrong file.",
+        "Your invoice is attached.",
+        "Our typical turnaround is two days.",
+        "Thanks to the new design, sales are up.",
+        "Garbage collection pauses the app for a second.",
+        "Cheers mate, see you on Friday.",
+    ],
+)
+def test_ordinary_work_mail_does_not_fire(ordinary: str):
+    assert friction_kinds(ordinary) == set()
+
+
+def test_directed_hostility_weighs_more_than_undirected():
+    aimed = kinds("You are pathetic.")["disrespect"].weight
+    general = kinds("The weather is pathetic.")["disrespect"].weight
+    assert aimed > general
