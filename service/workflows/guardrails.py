@@ -258,25 +258,32 @@ class _Draft:
         return " ".join(self.text[s:e].split())
 
 
-def _negated(draft: _Draft, rules: _Rules, index: int, hit_start: int) -> bool:
+def _negated(draft: _Draft, rules: _Rules, index: int, hit_start: int, *,
+             whole_clause: bool = False) -> bool:
     start = draft.sentences[index][0]
     for m in _CLAUSE_BREAK.finditer(draft.norm, start, hit_start):
         start = m.end()
     tokens = _TOKEN.findall(draft.norm[start:hit_start].lower())
-    return any(t in rules.negators or t.endswith("n't")
-               for t in tokens[-rules.negation_window:])
+    if not whole_clause:
+        tokens = tokens[-rules.negation_window:]
+    return any(t in rules.negators or t.endswith("n't") for t in tokens)
 
 
-def _hits(draft: _Draft, rules: _Rules, phrases: Sequence[_Phrase]
-          ) -> list[tuple[int, re.Match[str]]]:
-    """(sentence index, match) of every non-negated hit."""
+def _hits(draft: _Draft, rules: _Rules, phrases: Sequence[_Phrase], *,
+          whole_clause: bool = False) -> list[tuple[int, re.Match[str]]]:
+    """(sentence index, match) of every non-negated hit.
+
+    ``whole_clause``: any negator earlier in the clause cancels (for cues that must be
+    present: "we would not be happy to help in the future" offers nothing).
+    """
     out = []
     for phrase in phrases:
         for m in phrase.regex.finditer(draft.norm):
             if m.end() == m.start():
                 continue
             idx = draft.sentence_at(m.start())
-            if phrase.negatable and _negated(draft, rules, idx, m.start()):
+            if phrase.negatable and _negated(draft, rules, idx, m.start(),
+                                             whole_clause=whole_clause):
                 continue
             out.append((idx, m))
     return out
@@ -355,7 +362,8 @@ def _absent(draft: _Draft, rules: _Rules, wanted: set[str]) -> dict[int, Guardra
 def _present(draft: _Draft, rules: _Rules, name: str, rule: str,
              flagged: dict[int, GuardrailResult], found_label: str) -> GuardrailResult:
     why, phrases = rules.present[name]
-    for idx, _m in sorted(_hits(draft, rules, phrases), key=lambda h: h[1].start()):
+    hits = _hits(draft, rules, phrases, whole_clause=True)
+    for idx, _m in sorted(hits, key=lambda h: h[1].start()):
         if idx not in flagged:
             return GuardrailResult(rule, True, f"{found_label}: {draft.quote(idx)!r}")
     return GuardrailResult(rule, False, why)
@@ -518,15 +526,22 @@ def _signature(draft: _Draft, rules: _Rules, ctx: GuardrailContext) -> Guardrail
         return GuardrailResult(
             "signature", False,
             f"the owner's name ({wanted[0]}) is not at the end: sign it as the owner")
-    for line in reversed(tail):
+    closing_block = []
+    for line in reversed(tail):  # the short lines after the body: sign-off, name, title
+        if len(line) > 45 or line.endswith("?") or _GREETING.match(line):
+            break
+        closing_block.append(line)
+    for i, line in enumerate(closing_block):
         m = _NAME_LINE.match(line)
         if m and m.group(1).split()[0].lower().strip(",.!") not in _CLOSINGS:
             return GuardrailResult("signature", True, f"signed {m.group(1)!r}")
         words = re.findall(r"[A-Za-z]+", line)
-        if words and words[0].lower() in _CLOSINGS:  # "Best, Maria" on one line
-            rest = line.split(",", 1)[1].strip() if "," in line else ""
+        if words and words[0].lower() in _CLOSINGS and "," in line:  # "Best, Maria"
+            rest = line.split(",", 1)[1].strip()
             if rest and _NAME_LINE.match(rest):
                 return GuardrailResult("signature", True, f"signed {rest!r}")
+        if i == 0 and re.fullmatch(r"[a-z][a-z'.-]{1,19}", line) and line not in _CLOSINGS:
+            return GuardrailResult("signature", True, f"signed {line!r}")  # "jo"
     return GuardrailResult("signature", False,
                            "no signature: end with a sign-off and your name")
 
