@@ -112,7 +112,77 @@ class ServiceSettings(_Section):
         return tuple(d.strip().lower().lstrip("@") for d in value if d.strip())
 
 
-class MailboxSettings(_Section):
+class OAuth2Fields(_Section):
+    """How [mailbox] or [smtp] logs in: a password, or OAuth2 (docs/providers.md).
+
+    Refresh tokens and client secrets follow the password rule: only *_env or
+    *_file here. With [smtp] auth = "oauth2" and no oauth2_provider of its
+    own, [smtp] reuses the oauth2_* keys of [mailbox].
+    """
+
+    auth: Literal["password", "oauth2"] = "password"
+    oauth2_provider: Literal["google", "microsoft", "generic"] | None = None
+    oauth2_flow: Literal["refresh_token", "client_credentials"] = "refresh_token"
+    oauth2_client_id: str | None = None
+    oauth2_client_secret_env: str | None = None
+    oauth2_client_secret_file: Path | None = None
+    oauth2_refresh_token_env: str | None = None
+    oauth2_refresh_token_file: Path | None = None
+    oauth2_tenant: str | None = None
+    oauth2_authority: str | None = None
+    oauth2_token_url: str | None = None
+    oauth2_scopes: tuple[str, ...] = ()
+    oauth2_mechanism: Literal["xoauth2", "oauthbearer"] = "xoauth2"
+
+    @model_validator(mode="after")
+    def _oauth2_complete(self) -> OAuth2Fields:
+        for name in ("oauth2_client_secret", "oauth2_refresh_token"):
+            if getattr(self, f"{name}_env") and getattr(self, f"{name}_file"):
+                raise ValueError(f"set only one of {name}_env and {name}_file")
+        if self.auth != "oauth2":
+            return self
+        if self.oauth2_provider is None:
+            raise ValueError("auth = 'oauth2' needs oauth2_provider "
+                             "('google', 'microsoft' or 'generic')")
+        if not self.oauth2_client_id:
+            raise ValueError("auth = 'oauth2' needs oauth2_client_id")
+        has_secret = bool(self.oauth2_client_secret_env or self.oauth2_client_secret_file)
+        has_refresh = bool(self.oauth2_refresh_token_env or self.oauth2_refresh_token_file)
+        if self.oauth2_flow == "client_credentials":
+            if self.oauth2_provider == "google":
+                raise ValueError("oauth2_flow = 'client_credentials' is not available for "
+                                 "Google mail; use 'refresh_token' (saygoodbye auth google)")
+            if not has_secret:
+                raise ValueError("oauth2_flow = 'client_credentials' needs "
+                                 "oauth2_client_secret_env or oauth2_client_secret_file")
+            if self.oauth2_provider == "microsoft" and (
+                not self.oauth2_tenant
+                or self.oauth2_tenant.lower() in {"common", "organizations", "consumers"}
+            ):
+                raise ValueError("oauth2_flow = 'client_credentials' needs oauth2_tenant "
+                                 "(the directory (tenant) ID or domain)")
+        elif not has_refresh:
+            raise ValueError("auth = 'oauth2' needs oauth2_refresh_token_env or "
+                             "oauth2_refresh_token_file (saygoodbye auth google|microsoft "
+                             "writes the file)")
+        if self.oauth2_provider == "generic" and not self.oauth2_token_url:
+            raise ValueError("oauth2_provider = 'generic' needs oauth2_token_url")
+        return self
+
+    def oauth2_client_secret(self) -> str | None:
+        if not (self.oauth2_client_secret_env or self.oauth2_client_secret_file):
+            return None
+        ref = SecretRef(env=self.oauth2_client_secret_env, file=self.oauth2_client_secret_file)
+        return ref.read("oauth2_client_secret_env/oauth2_client_secret_file")
+
+    def oauth2_refresh_token(self) -> str | None:
+        if not (self.oauth2_refresh_token_env or self.oauth2_refresh_token_file):
+            return None
+        ref = SecretRef(env=self.oauth2_refresh_token_env, file=self.oauth2_refresh_token_file)
+        return ref.read("oauth2_refresh_token_env/oauth2_refresh_token_file")
+
+
+class MailboxSettings(OAuth2Fields):
     host: str
     port: int = Field(default=993, ge=1, le=65535)
     security: Literal["ssl", "starttls", "none"] = "ssl"
@@ -137,7 +207,7 @@ class MailboxSettings(_Section):
         return ref.read("mailbox.password_env/password_file")
 
 
-class SmtpSettings(_Section):
+class SmtpSettings(OAuth2Fields):
     host: str
     port: int = Field(default=465, ge=1, le=65535)
     security: Literal["ssl", "starttls", "none"] = "ssl"
@@ -268,6 +338,21 @@ class Settings(_Section):
     owners: tuple[OwnerSettings, ...] = ()
     # Where the file was read from; not a TOML key.
     source_path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _smtp_reuses_mailbox_oauth2(cls, data: Any) -> Any:
+        """One OAuth2 client and refresh token usually serve IMAP and SMTP alike."""
+        if not isinstance(data, Mapping):
+            return data
+        smtp, mailbox = data.get("smtp"), data.get("mailbox")
+        if (
+            isinstance(smtp, Mapping) and isinstance(mailbox, Mapping)
+            and smtp.get("auth") == "oauth2" and "oauth2_provider" not in smtp
+        ):
+            inherited = {k: v for k, v in mailbox.items() if k.startswith("oauth2_")}
+            data = {**data, "smtp": {**inherited, **smtp}}
+        return data
 
     @model_validator(mode="after")
     def _unique_clients(self) -> Settings:
