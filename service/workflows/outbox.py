@@ -353,19 +353,34 @@ def send_due(
     stale = policy_.stale_after or timedelta(seconds=settings.smtp.timeout * 6 + 60)
     recover_interrupted(settings, store, older_than=now - stale)
     resolve_uncertain(settings, store, now=now, report=report)
+    _send_batches(settings, store, policy_, now, report, hook, tls_context)
+    if report.uncertain:
+        asked = len(report.asked)
+        resolve_uncertain(settings, store, now=now, report=report)
+        if len(report.asked) > asked:  # send the questions now, not on the next pass
+            _send_batches(settings, store, policy_, now, report, hook, tls_context)
+    return report
+
+
+def _send_batches(
+    settings: Settings,
+    store: Store,
+    policy_: SendPolicy,
+    now: datetime,
+    report: SendReport,
+    hook: Hook | None,
+    tls_context: ssl.SSLContext | None,
+) -> None:
     while True:
         jobs = _claim(settings, store, policy_, now, report)
         if not jobs:
-            break
+            return
         if hook:
             for job in jobs:
                 hook("claimed", job.id)
         asyncio.run(_deliver(settings, store, jobs, policy_, now, report, hook, tls_context))
         if len(jobs) < policy_.batch_size:
-            break
-    if report.uncertain:
-        resolve_uncertain(settings, store, now=now, report=report)
-    return report
+            return
 
 
 async def _deliver(
