@@ -31,6 +31,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 
 from ..errors import MailboxError
 from ..ingest import BatchStats, Checkpoint, Ingestor, RawMail
+from .auth import imap_login, password_for
 from .backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def connect(mailbox: Any, *, password: str | None = None) -> IMAPClient:
     Raises MailboxError; its message names host and user, never the password.
     """
     where = f"IMAP {mailbox.username}@{mailbox.host}:{mailbox.port}"
-    secret = password if password is not None else mailbox.password()
+    secret = password_for(mailbox, password)  # None: OAuth2 (see mail.auth)
     timeout = SocketTimeout(connect=mailbox.timeout, read=mailbox.timeout)
     client: IMAPClient | None = None
     try:
@@ -185,7 +186,7 @@ def connect(mailbox: Any, *, password: str | None = None) -> IMAPClient:
             client = IMAPClient(mailbox.host, port=mailbox.port, ssl=False, timeout=timeout)
             if mailbox.security == "starttls":
                 client.starttls(context)
-        client.login(mailbox.username, secret)
+        imap_login(client, mailbox, secret)
     except LoginError as exc:
         _logout_quietly(client)
         text = str(exc).encode(errors="replace")
