@@ -121,8 +121,8 @@ class _Canvas:
 def render_sparkline(
     values: Sequence[float | None],
     *,
-    width: int = 120,
-    height: int = 28,
+    width: int = 132,
+    height: int = 34,
     scale: int = 2,
     low: float = 0.0,
     high: float = 100.0,
