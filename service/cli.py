@@ -62,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE.eml")
     _add_json(p)
 
+    p = sub.add_parser("check", help="the farewell guardrails over hand-written drafts")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--client", metavar="NAME",
+                   help="also check this client's names, the owner's signature and open work "
+                        "(needs a config)")
+    p.add_argument("--kind", default="farewell",
+                   choices=("farewell", "feedback_request", "conversation_request"),
+                   help="what the draft is (default: farewell)")
+    _add_json(p)
+
     sub.add_parser("migrate", help="apply database migrations now (also done at every start)")
 
     p = sub.add_parser("demo", help="bundled sample mailbox into a local SQLite, then the table")
@@ -138,6 +148,59 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 1 if any("error" in r for r in results) else 0
 
 
+def _check_context(args: argparse.Namespace) -> Any:
+    """Client-specific guardrail facts: names from the config, open work from the store."""
+    from .workflows.guardrails import GuardrailContext
+
+    if not args.client:
+        return GuardrailContext()
+    settings = _settings(args)
+    client = settings.client(args.client)
+    if client is None:
+        known = ", ".join(c.name for c in settings.clients) or "none configured"
+        raise UsageError(f"no client named {args.client!r} (known: {known})")
+    from sqlalchemy import select
+
+    from .store.models import PendingItem
+
+    store = app.open_store(settings)
+    try:
+        with store.session() as session:
+            pending = tuple(session.scalars(
+                select(PendingItem.text)
+                .where(PendingItem.client == client.name, PendingItem.done_at.is_(None))
+                .order_by(PendingItem.id)))
+    finally:
+        store.dispose()
+    owner = settings.owner(client.owner)
+    return GuardrailContext(
+        client_name=client.name, owner_name=owner.name, owner_signature=owner.signature,
+        other_clients=tuple(c.name for c in settings.clients if c.name != client.name),
+        pending_items=pending)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .workflows.guardrails import check_draft, passed
+
+    context = _check_context(args)
+    results = []
+    for path in args.files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {path}: {exc}") from None
+        found = check_draft(text, kind=args.kind, context=context)
+        results.append({
+            "file": str(path), "kind": args.kind, "passed": passed(found),
+            "failures": [{"rule": r.rule, "sentence": r.sentence, "why": r.detail}
+                         for r in found if not r.passed],
+            "checks": [{"rule": r.rule, "passed": r.passed, "detail": r.detail}
+                       for r in found],
+        })
+    _emit(args, results, views.print_check)
+    return 0 if all(r["passed"] for r in results) else 1
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     app.open_store(settings).dispose()
@@ -158,6 +221,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "client": cmd_client,
     "status": cmd_status,
     "inspect": cmd_inspect,
+    "check": cmd_check,
     "migrate": cmd_migrate,
     "demo": cmd_demo,
 }

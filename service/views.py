@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -203,3 +204,23 @@ def progress_factory(args: Any) -> Callable[..., Any] | None:
     if getattr(args, "json", False) or not sys.stderr.isatty():
         return None
     return ingest_progress
+
+
+def print_check(results: list[dict[str, Any]]) -> None:
+    """A verdict per file; for a failing file, a table of what to fix and where."""
+    for item in results:
+        if item["passed"]:
+            console.print(f"[green]✓[/] {item['file']}: passes every check", highlight=False)
+            continue
+        table = Table(title=f"✗ {item['file']}", title_justify="left", header_style="bold",
+                      show_lines=True, expand=True)
+        table.add_column("Rule", no_wrap=True, style="red")
+        table.add_column("Why, and the sentence", overflow="fold", ratio=1)
+        for failure in item["failures"]:
+            why = escape(failure["why"])
+            if failure["sentence"]:
+                why += f"\n[italic]“{escape(failure['sentence'])}”[/]"
+            table.add_row(failure["rule"].replace("_", " "), why)
+        console.print(table)
+    failed = sum(1 for item in results if not item["passed"])
+    console.print(f"{len(results) - failed} of {len(results)} drafts pass.")
