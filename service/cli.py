@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", type=Path, default=Path("demo-state"),
                    help="where the demo database and previews go (default: ./demo-state)")
     _add_json(p)
+
+    p = sub.add_parser("digest", help="the weekly digest: show it, preview the HTML, or send now")
+    p.add_argument("--owner", metavar="EMAIL", help="only this owner (default: every owner)")
+    p.add_argument("--preview", type=Path, metavar="FILE.html",
+                   help="write the HTML for a browser (one file per owner when several)")
+    p.add_argument("--send", action="store_true",
+                   help="queue it in the outbox now (the daemon also sends it weekly)")
+    _add_json(p)
     return parser
 
 
@@ -215,6 +223,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_digest(results: list[dict[str, Any]]) -> None:
+    if not results:
+        print("No owner has clients: no digest.")
+    for result in results:
+        if result["preview"] is None and result["queued"] is None:
+            print(result["text"])
+            continue
+        print(f"{result['owner']} ({result['week']}): {result['subject']}")
+        if result["preview"]:
+            print(f"  preview: {result['preview']}")
+        if result["outbox_id"]:
+            print(f"  queued as outbox message {result['outbox_id']} "
+                  "(sent by the next outbox pass: `saygoodbye run` or `sync`)")
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from .workflows import digest
+
+    settings = _settings(args)
+    store = app.open_store(settings)
+    try:
+        results = digest.command(settings, store, owner=args.owner, preview_file=args.preview,
+                                 send=args.send)
+    finally:
+        store.dispose()
+    _emit(args, results, _print_digest)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sync": cmd_sync,
     "clients": cmd_clients,
@@ -224,6 +261,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "migrate": cmd_migrate,
     "demo": cmd_demo,
+    "digest": cmd_digest,
 }
 
 

@@ -645,3 +645,46 @@ def write_preview(rendered: RenderedDigest, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(preview_html(rendered), encoding="utf-8")
     return path
+
+
+def _preview_path(path: Path, owner: str, several: bool) -> Path:
+    """One file per owner when several digests are previewed at once."""
+    if not several:
+        return path
+    return path.with_name(f"{path.stem}-{owner}{path.suffix or '.html'}")
+
+
+def command(
+    settings: Settings,
+    store: Store,
+    *,
+    owner: str | None = None,
+    preview_file: Path | None = None,
+    send: bool = False,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """`saygoodbye digest`: show, preview (--preview) and/or queue now (--send), per owner."""
+    now = now or datetime.now(UTC)
+    owners = owner_choices(settings, [owner] if owner else None)
+    results: list[dict[str, Any]] = []
+    for person in owners:
+        rendered = preview(settings, store, person, now=now)
+        result: dict[str, Any] = {
+            "owner": person,
+            "week": rendered.model.week,
+            "subject": rendered.subject,
+            "text": rendered.text,
+            "preview": None,
+            "outbox_id": None,
+            "queued": None,
+            "next_scheduled": next_slot(settings, person, now).isoformat(),
+        }
+        if preview_file is not None:
+            path = write_preview(rendered, _preview_path(preview_file, person, len(owners) > 1))
+            result["preview"] = str(path)
+        if send:
+            queued = queue_digest(settings, store, person, now=now, force=True)
+            result["outbox_id"] = queued.outbox_id
+            result["queued"] = queued.reason
+        results.append(result)
+    return results
