@@ -24,6 +24,7 @@ from imapclient.exceptions import IMAPClientError
 
 from ..config import MailboxSettings, SmtpSettings
 from ..errors import DeliveryError, MailboxError
+from .auth import smtp_login
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,7 @@ class SmtpTransport:
         try:
             await smtp.connect()
             if s.username:
-                password = s.password()
-                await smtp.login(s.username, password or "")
+                await smtp_login(smtp, s)  # password, or OAuth2 XOAUTH2 (mail.auth)
         except aiosmtplib.SMTPAuthenticationError as exc:
             smtp.close()
             raise DeliveryError(
