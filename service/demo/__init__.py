@@ -52,6 +52,7 @@ def run_demo(state_dir: Path, *, json_output: bool = False) -> dict[str, Any]:
     if as_of is not None:
         app.refresh_health(settings, store, now=as_of)
     clients = app.clients_report(settings, store)
+    digests = _digest_previews(settings, store, state_dir, as_of)
     summary = {
         "database": str(state_dir / "demo.db"),
         "mailbox": str(mbox),
@@ -60,6 +61,7 @@ def run_demo(state_dir: Path, *, json_output: bool = False) -> dict[str, Any]:
         "stored": stats.stored,
         "duplicates": stats.duplicates,
         "clients": clients,
+        "digests": [str(p) for p in digests],
     }
     if json_output:
         json.dump(summary, sys.stdout, indent=2, ensure_ascii=False, default=str)
@@ -70,9 +72,23 @@ def run_demo(state_dir: Path, *, json_output: bool = False) -> dict[str, Any]:
             f"{summary['database']}; health as of {(summary['as_of'] or '')[:10]}."
         )
         views.print_clients(clients)
+        for path in digests:
+            views.console.print(f"Weekly digest preview (open in a browser): {path}",
+                                soft_wrap=True)
         views.console.print(
             f"Next: .venv/bin/saygoodbye --config {state_dir / 'config.toml'} client NAME "
             "(evidence and economics for one client)."
         )
     store.dispose()
     return summary
+
+
+def _digest_previews(settings: Settings, store: Any, state_dir: Path, as_of: Any) -> list[Path]:
+    """Each owner's weekly digest as of the newest sample message, as HTML files."""
+    from ..workflows import digest
+
+    paths = []
+    for owner in digest.owners_with_clients(settings):
+        rendered = digest.preview(settings, store, owner, now=as_of)
+        paths.append(digest.write_preview(rendered, state_dir / f"digest-{owner}.html"))
+    return paths
