@@ -10,6 +10,8 @@ if [ -z "$need" ]; then
     [ -x /usr/lib/dovecot/lmtp ] || need="$need dovecot-lmtpd"
     [ -x /usr/lib/dovecot/imap ] || need="$need dovecot-imapd"
 fi
+# headless Chromium renders the weekly digest's HTML in tests
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 [ -z "$need" ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
