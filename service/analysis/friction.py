@@ -20,6 +20,7 @@ angry message cannot dominate a client's score, and every weight can be traced t
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import re
 import tomllib
@@ -29,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from re import _parser as _sre_parser  # type: ignore[attr-defined]
 
+from service.analysis import hostility
 from service.analysis.tone import Assessment, assess
 from service.analysis.types import Evidence, Signal
 
@@ -43,6 +45,7 @@ FRICTION_KINDS = (
     "dismissal",
     "payment_friction",
     "disrespect",
+    "hostility",
     "negative_tone",
 )
 HEALTHY_KINDS = ("gratitude", "politeness")
@@ -111,6 +114,9 @@ class Rules:
     tone_scale: float
     courtesy_words: frozenset[str]
     tone_exempt: tuple[re.Pattern[str], ...]
+    hostility_threshold: float
+    hostility_scale: float
+    hostility_max_sentences: int
     by_prefix: dict[str, tuple[int, ...]]  # first letters -> rules that can start there
     scan_all: tuple[int, ...]  # rules tried over the whole text (punctuation, digits)
     at_start: tuple[int, ...]  # rules tried only at sentence starts
@@ -272,6 +278,7 @@ def _load(path: Path) -> Rules:
     urgency = data.get("urgency_context", {})
     cc = data.get("escalation_cc", {})
     tone_cfg = data.get("tone", {})
+    host = data.get("hostility", {})
     return Rules(
         rules=tuple(rules),
         bias=float(settings.get("bias", -2.0)),
@@ -305,6 +312,9 @@ def _load(path: Path) -> Rules:
             _compile(p, boundary=True, case=False, where=f"{path}: tone.exempt[{i}]")
             for i, p in enumerate(tone_cfg.get("exempt", ()))
         ),
+        hostility_threshold=float(host.get("threshold", 0.5)),
+        hostility_scale=float(host.get("scale", 1.0)),
+        hostility_max_sentences=int(host.get("max_sentences", 2)),
         by_prefix={k: tuple(v) for k, v in by_prefix.items()},
         scan_all=tuple(scan_all),
         at_start=tuple(at_start),
@@ -540,12 +550,13 @@ def _address(raw: str) -> str:
     return (m.group(1) if m else raw).strip().lower()
 
 
-def _mask_exempt(doc: Doc, rules: Rules) -> str | None:
-    """The text with benign phrases ("hate to chase", "silly question") blanked, or None."""
-    spans = [m.span() for rx in rules.tone_exempt for m in rx.finditer(doc.lower)]
-    if not spans:
-        return None
-    chars = list(doc.norm)
+def _exempt_spans(doc: Doc, rules: Rules) -> list[tuple[int, int]]:
+    """Benign phrases the lexicon and the model misread ("hate to chase", "corrupt file")."""
+    return [m.span() for rx in rules.tone_exempt for m in rx.finditer(doc.lower)]
+
+
+def _masked(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    chars = list(text)
     for s, e in spans:
         chars[s:e] = " " * (e - s)
     return "".join(chars)
@@ -572,6 +583,58 @@ def _tone_hit(doc: Doc, rules: Rules, assessments: Sequence[Assessment]) -> _Hit
     if "negative_tone" in rules.targeted_kinds and aimed_at_you:
         weight *= rules.targeted_factor
     return _Hit("negative_tone", weight, start, end, idx)
+
+
+_EXEMPT_USERS = frozenset({"negative_tone", "hostility"})
+
+
+def _hostility(doc: Doc, rules: Rules, lowered: str) -> tuple[_Hit, list[Evidence]] | None:
+    """The offensive-language model over the new text (quotes blanked), explained by sentence.
+
+    Weight = scale * (logit(p) - logit(threshold)): the model's own calibrated log-odds
+    beyond the decision threshold, so a borderline text adds almost nothing and a clearly
+    offensive one adds much (capped per kind like every other signal).
+    """
+    try:
+        model = hostility.load_model()
+    except hostility.HostilityModelError as exc:
+        _warn_once(str(exc))
+        return None
+    counts = hostility.count_words(model, lowered)
+    if not counts:
+        return None
+    p, inv = hostility.probability_of_counts(model, counts)
+    if p <= rules.hostility_threshold:
+        return None
+    p = min(p, 1.0 - 1e-12)
+    t = rules.hostility_threshold
+    weight = rules.hostility_scale * (math.log(p / (1 - p)) - math.log(t / (1 - t)))
+    by_sentence: dict[int, float] = {}
+    best_word: dict[int, tuple[float, int, int]] = {}
+    for m in hostility.spans(lowered):
+        c = hostility.word_logit(model, m.group())
+        if c <= 0:
+            continue
+        idx = doc.sentence_of(m.start())
+        by_sentence[idx] = by_sentence.get(idx, 0.0) + c
+        if c > best_word.get(idx, (0.0, 0, 0))[0]:
+            best_word[idx] = (c, m.start(), m.end())
+    if not by_sentence:
+        return None
+    ranked = sorted(by_sentence, key=lambda i: -by_sentence[i])
+    top = ranked[0]
+    keep = [i for i in ranked[: rules.hostility_max_sentences]
+            if by_sentence[i] * inv >= 0.5 * by_sentence[top] * inv]
+    _, start, end = best_word[top]
+    hit = _Hit("hostility", weight, start, end, top)
+    more = [doc.evidence(best_word[i][1], best_word[i][2], rules.evidence_max_chars)
+            for i in keep[1:]]
+    return hit, more
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    logging.getLogger(__name__).warning("hostility signal unavailable: %s", message)
 
 
 def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evidence]],
@@ -653,10 +716,10 @@ def detect_in(
     hits = _phrase_hits(doc, rules, wanted)
     if rules.caps.kind in wanted:
         hits.extend(_caps_hits(doc, rules))
+    exempt = _exempt_spans(doc, rules) if wanted & _EXEMPT_USERS else []
     if "negative_tone" in wanted:
-        masked = _mask_exempt(doc, rules)
-        if masked is not None:
-            assessments = assess(masked)[1]  # second lexicon pass only when needed
+        if exempt:
+            assessments = assess(_masked(doc.norm, exempt))[1]  # 2nd pass only when needed
         elif assessments is None:
             assessments = assess(doc.norm)[1]
         tone_hit = _tone_hit(doc, rules, assessments)
@@ -664,6 +727,13 @@ def detect_in(
             hits.append(tone_hit)
     extra: dict[str, list[Evidence]] = {}
     extra_weight: dict[str, float] = {}
+    if "hostility" in wanted:
+        found = _hostility(doc, rules, _masked(doc.lower, exempt) if exempt else doc.lower)
+        if found is not None:
+            hits.append(found[0])
+            if found[1]:
+                extra["hostility"] = found[1]
+                extra_weight["hostility"] = 0.0  # more quotes, not more weight
     if "escalation" in wanted:
         senior = _senior_cc(rules, cc, previous_cc)
         if senior:
