@@ -204,10 +204,17 @@ def status_report(settings: Settings, store: Store) -> dict[str, Any]:
         "last_sync_source": last_run.source if last_run else None,
         "mailbox": checkpoints,
         "outbox": outbox,
-        "next_jobs": [],
+        "next_jobs": _next_jobs(store),
         "errors": sorted(errors + failed_runs, key=lambda e: e["at"] or "", reverse=True)[:10],
         "database": _redacted_url(settings.database_url),
     }
+
+
+def _next_jobs(store: Store) -> list[dict[str, Any]]:
+    """The scheduler's stored jobs (read from its job store; no scheduler is started)."""
+    from .workflows.scheduler import next_jobs
+
+    return next_jobs(store)
 
 
 def _redacted_url(url: str) -> str:

@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="last sync, stored messages, queue sizes, errors")
     _add_json(p)
 
+    p = sub.add_parser("outbox", help="scheduled and sent emails; `outbox cancel ID` stops one")
+    p.add_argument("action", nargs="?", choices=("cancel",), help="cancel a message not sent yet")
+    p.add_argument("id", nargs="?", type=int, metavar="ID", help="outbox message id")
+    _add_json(p)
+
     p = sub.add_parser("inspect", help="how raw emails are read (needs no database)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE.eml")
     _add_json(p)
@@ -145,6 +150,22 @@ def cmd_client(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _emit(args, app.status_report(settings, app.open_store(settings)), views.print_status)
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from .workflows import outbox
+
+    settings = _settings(args)
+    store = app.open_store(settings)
+    if args.action == "cancel":
+        if args.id is None:
+            raise UsageError("outbox cancel needs the message ID (see `saygoodbye outbox`)")
+        _emit(args, outbox.cancel(store, args.id), views.print_outbox_cancelled)
+        return 0
+    if args.id is not None:
+        raise UsageError("an ID is only taken by `outbox cancel ID`")
+    _emit(args, outbox.listing(store), views.print_outbox)
     return 0
 
 
@@ -257,6 +278,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "clients": cmd_clients,
     "client": cmd_client,
     "status": cmd_status,
+    "outbox": cmd_outbox,
     "inspect": cmd_inspect,
     "check": cmd_check,
     "migrate": cmd_migrate,

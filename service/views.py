@@ -224,3 +224,35 @@ def print_check(results: list[dict[str, Any]]) -> None:
         console.print(table)
     failed = sum(1 for item in results if not item["passed"])
     console.print(f"{len(results) - failed} of {len(results)} drafts pass.")
+
+
+def _short_time(value: str | None) -> str:
+    return value[:16].replace("T", " ") if value else "–"
+
+
+def print_outbox(rows: list[dict[str, Any]]) -> None:
+    """Pending mail first, then what went out; errors say what the server said."""
+    table = Table(title="Outbox", header_style="bold")
+    for name, justify in (("ID", "right"), ("Kind", "left"), ("To", "left"),
+                          ("Subject", "left"), ("State", "left"), ("When (UTC)", "left"),
+                          ("Note", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    styles = {"sent": "green", "failed": "bold red", "uncertain": "yellow",
+              "cancelled": "dim", "sending": "cyan"}
+    for row in rows:
+        when = row["sent_at"] if row["state"] == "sent" else row["not_before"]
+        state = row["state"]
+        table.add_row(
+            str(row["id"]), row["kind"], ", ".join(row["to"]), row["subject"],
+            f"[{styles.get(state, 'white')}]{state}[/]", _short_time(when),
+            row.get("error") or "",
+        )
+    if not rows:
+        console.print("The outbox is empty.")
+        return
+    console.print(table)
+
+
+def print_outbox_cancelled(row: dict[str, Any]) -> None:
+    console.print(f"Message {row['id']} ({row['subject']!r}) is {row['state']}.",
+                  highlight=False)
