@@ -183,7 +183,7 @@ def _job_json(job: Any) -> dict[str, Any]:
     return {
         "id": job.id,
         "name": job.name,
-        "next_run_time": when.astimezone(UTC).isoformat() if when else None,
+        "next_run": when.astimezone(UTC).isoformat() if when else None,
         "trigger": str(job.trigger),
     }
 
@@ -214,7 +214,7 @@ def next_jobs(store: Store, limit: int = 10) -> list[dict[str, Any]]:
             {
                 "id": job_id,
                 "name": info.get("name", job_id),
-                "next_run_time": (
+                "next_run": (
                     datetime.fromtimestamp(next_run, UTC).isoformat() if next_run else None
                 ),
                 "trigger": str(info.get("trigger", "")),

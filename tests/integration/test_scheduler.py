@@ -58,7 +58,7 @@ def test_restart_between_scheduling_and_due_time_sends_exactly_once(env: Env) ->
     wakes = [j for j in next_jobs(env.store) if j["id"].startswith("outbox:wake:")]
     first.shutdown()
     # the wake-up is stored in the database, for the due second
-    assert [datetime.fromisoformat(j["next_run_time"]) for j in wakes] == [due]
+    assert [datetime.fromisoformat(j["next_run"]) for j in wakes] == [due]
     assert env.raw_inbox(CLIENT) == []
     clock.sleep(2.0)  # down while it became due
 
@@ -120,7 +120,7 @@ def test_due_time_in_the_clients_time_zone(
             wakes = [j for j in sched.jobs() if j["id"].startswith("outbox:wake:")]
         finally:
             sched.shutdown()
-        assert [j["next_run_time"] for j in wakes] == ["2030-11-25T14:00:00+00:00"]
+        assert [j["next_run"] for j in wakes] == ["2030-11-25T14:00:00+00:00"]
     finally:
         gen.close()
 
@@ -140,7 +140,7 @@ def test_send_window_across_the_spring_dst_switch(
             wakes = [j for j in sched.jobs() if j["id"].startswith("outbox:wake:")]
         finally:
             sched.shutdown()
-        assert [j["next_run_time"] for j in wakes] == ["2030-04-01T07:00:00+00:00"]
+        assert [j["next_run"] for j in wakes] == ["2030-04-01T07:00:00+00:00"]
     finally:
         gen.close()
 
@@ -158,7 +158,7 @@ def test_weekly_job_keeps_local_time_across_dst(env: Env) -> None:
         assert winter.astimezone(UTC) == datetime(2030, 3, 25, 7, 0, tzinfo=UTC)
         assert summer.astimezone(UTC) == datetime(2030, 4, 1, 6, 0, tzinfo=UTC)
         listed = {j["id"]: j for j in next_jobs(env.store)}
-        assert "digest:olga" in listed and listed["digest:olga"]["next_run_time"]
+        assert "digest:olga" in listed and listed["digest:olga"]["next_run"]
         assert sched.remove("digest:olga") and not sched.remove("digest:olga")
     finally:
         sched.shutdown()
