@@ -61,9 +61,17 @@ def sync_offline(
     return stats
 
 
-def refresh_health(settings: Settings, store: Store, *, now: datetime | None = None) -> list[Any]:
+def refresh_health(
+    settings: Settings, store: Store, *, now: datetime | None = None, alerts: bool = True
+) -> list[Any]:
+    """Re-assess every client and decide alerts, in one transaction."""
+    from .workflows.alerts import process_assessments
+
     with store.session() as session:
-        return assess_all(session, settings, now=now)
+        assessments = assess_all(session, settings, now=now)
+        if alerts:
+            process_assessments(session, settings, assessments, now=now)
+        return assessments
 
 
 def latest_message_date(store: Store) -> datetime | None:

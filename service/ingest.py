@@ -152,13 +152,30 @@ def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 1)))
 
 
-class Ingestor:
-    """Stores parsed and analysed mail; owns the transaction boundaries."""
+BeforeStore = Callable[[Sequence[RawMail], Sequence[dict[str, Any]]], None]
 
-    def __init__(self, store: Store, directory: Directory, *, workers: int | None = None):
+
+class Ingestor:
+    """Stores parsed and analysed mail; owns the transaction boundaries.
+
+    ``before_store`` sees each batch (raw bytes and prepared rows) before it is
+    committed: work that must not be lost if the process dies between the two
+    (acting on owners' reply commands) runs there and must be idempotent, since
+    an interrupted batch is fetched and shown again.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        directory: Directory,
+        *,
+        workers: int | None = None,
+        before_store: BeforeStore | None = None,
+    ):
         self.store = store
         self.directory = directory
         self.workers = default_workers() if workers is None else max(1, workers)
+        self.before_store = before_store
         self._pool: ProcessPoolExecutor | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -208,6 +225,8 @@ class Ingestor:
     ) -> BatchStats:
         """Store what is new in ``items`` and move the checkpoint, atomically."""
         rows = self.prepare_many(items, source)
+        if self.before_store is not None and rows:
+            self.before_store(items, rows)
         return self.store_rows(rows, checkpoint=checkpoint)
 
     def store_rows(

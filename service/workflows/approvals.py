@@ -18,6 +18,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib
+import importlib.util
 import logging
 import secrets
 from collections.abc import Callable, Iterable
@@ -106,7 +108,11 @@ def _handler(name: str, purpose: str) -> Handler | None:
 
 
 def _load_builtin_commands() -> None:
-    from . import outbox  # noqa: F401  (registers RESEND and DROP)
+    """Import the workflows that register commands, so replies always find their handler."""
+    from . import alerts, outbox  # noqa: F401  (SNOOZE, OK; RESEND, DROP)
+
+    if importlib.util.find_spec(f"{__package__}.offboarding") is not None:
+        importlib.import_module(f"{__package__}.offboarding")  # OFFBOARD, APPROVE, EDIT, ...
 
 
 # -- tokens -------------------------------------------------------------------
