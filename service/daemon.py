@@ -1,0 +1,522 @@
+"""`saygoodbye run`: the daemon's lifecycle, and nothing else.
+
+One process, one event loop, one `AsyncExitStack` (as pymap does): the store,
+the metrics endpoint and the supervisor of the background *parts* are
+entered into it in order and closed in reverse. Then ``READY=1`` goes to
+systemd and the loop waits for a signal:
+
+* SIGTERM / SIGINT: ``STOPPING=1``; parts are asked to stop taking work and
+  to finish or park what is in flight (the outbox puts claimed-but-unsent
+  mail back to `scheduled`); whatever still runs after the stop grace is
+  cancelled, and the process exits 0 within the unit's TimeoutStopSec.
+* SIGHUP: the config file is read and validated again, secrets included.
+  A bad file is rejected with one clear log line and the running settings
+  stay in force; a good one replaces them, parts whose table appeared or
+  disappeared start or stop, and parts holding connections restart.
+* ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` from the loop itself, so a
+  wedged loop stops the pings and systemd restarts the service.
+
+The parts are listed in `PARTS`; adding a service is one `Part(...)` line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import metrics
+from .config import Settings, load_settings
+from .errors import ConfigError
+from .logs import setup_logging
+from .store.db import Store
+from .store.models import Event
+from .supervisor import Notifier, Part, PartContext, Supervisor
+
+log = logging.getLogger("saygoodbye.daemon")
+
+# TimeoutStopSec in systemd/saygoodbye.service is 30 s: leave room to close.
+STOP_GRACE = 20.0
+# then this long for blocking calls to return before the process exits regardless
+EXECUTOR_GRACE = 5.0
+STATE_FILE = "daemon.json"
+STATE_EVERY = 15.0
+RETENTION_FIRST = 30.0
+RETENTION_EVERY = 6 * 3600.0
+OUTBOX_IDLE = 60.0
+
+
+# -- runtime state shared with parts ----------------------------------------------
+
+
+@dataclass
+class Runtime:
+    """What parts read: replaced settings after a reload, the one store, their reports."""
+
+    settings: Settings
+    store: Any = None
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def check_secrets(settings: Settings) -> None:
+    """Read every configured secret once, so a missing credential fails at start or reload."""
+    if settings.mailbox is not None:
+        settings.mailbox.password()
+    if settings.smtp is not None:
+        settings.smtp.password()
+    approvals = settings.approvals
+    if approvals.secret_env or approvals.secret_file:
+        approvals.secret()
+    if settings.service.metrics:
+        metrics.parse_endpoint(settings.service.metrics)
+
+
+def load_checked(path: str | os.PathLike[str] | None) -> Settings:
+    settings = load_settings(path)
+    check_secrets(settings)
+    return settings
+
+
+# -- parts ----------------------------------------------------------------------
+
+
+def _report(ctx: PartContext, **fields: Any) -> None:
+    ctx.runtime.reports.setdefault(ctx.name, {}).update(fields)
+
+
+async def watch_mailbox(ctx: PartContext) -> None:
+    """IDLE/poll the mailbox in the watcher's thread; health is refreshed after new mail."""
+    from .app import refresh_health
+    from .directory import Directory
+    from .ingest import Ingestor
+    from .mail.imap import MailboxWatcher
+
+    settings = ctx.settings
+    store = ctx.store
+    ingestor = Ingestor(store, Directory.from_settings(settings), workers=1)
+
+    def on_sync(result: Any) -> None:
+        metrics.messages_ingested(result.stored)
+        if result.seconds:
+            metrics.sync_finished(result.seconds)
+        else:
+            metrics.sync_finished(0.0)
+        if result.stored:
+            refresh_health(settings, store)
+
+    watcher = MailboxWatcher(settings, ingestor, on_sync=on_sync)
+    thread = watcher.start()
+    try:
+        while not await ctx.sleep(1.0):
+            _report(ctx, mode=watcher.mode, syncs=watcher.syncs,
+                    last_sync=_iso(watcher.last_sync), last_error=watcher.last_error)
+            if not thread.is_alive():
+                raise RuntimeError("the IMAP watcher thread ended on its own")
+    finally:
+        await asyncio.to_thread(watcher.stop, 10.0)
+        ingestor.close()
+
+
+class _Parked(Exception):
+    """Raised inside a send pass when the daemon is stopping: stop before the next message."""
+
+
+def _send_pass(ctx: PartContext) -> Any:
+    from .workflows import outbox
+
+    claimed: list[int] = []
+
+    def hook(point: str, outbox_id: int) -> None:
+        if point == "claimed":
+            claimed.append(outbox_id)
+        if point in ("claimed", "connected") and ctx.stopping.is_set():
+            raise _Parked
+
+    try:
+        return outbox.send_due(ctx.settings, ctx.store, hook=hook)
+    except _Parked:
+        parked = park(ctx.store, claimed)
+        log.info("event=outbox_parked messages=%d", parked)
+        return None
+
+
+def park(store: Store, ids: Sequence[int]) -> int:
+    """Claimed rows that never reached DATA go back to `scheduled` (nothing was sent)."""
+    from sqlalchemy import select
+
+    from .store.models import OutboxMessage
+    from .workflows.outbox import DATA_MARKER
+
+    count = 0
+    if not ids:
+        return 0
+    with store.session() as session:
+        rows = session.scalars(select(OutboxMessage).where(
+            OutboxMessage.id.in_(list(ids)), OutboxMessage.state == "sending"))
+        for row in rows:
+            if row.error and row.error.startswith(DATA_MARKER):
+                continue  # in DATA when stopped: left for the uncertain-send recovery
+            row.state = "scheduled"
+            row.attempts = max(0, row.attempts - 1)
+            row.error = "parked at shutdown before sending"
+            count += 1
+    return count
+
+
+async def send_outbox(ctx: PartContext) -> None:
+    """Send what is due, then sleep until the next row is due (at most a minute)."""
+    from .workflows import outbox
+
+    while not ctx.stopping.is_set():
+        report = await asyncio.to_thread(_send_pass, ctx)
+        if report is not None:
+            metrics.send_report(report)
+            _report(ctx, last_pass=_iso(datetime.now(UTC)), last_error=report.error)
+        due = await asyncio.to_thread(outbox.next_due, ctx.store)
+        wait = OUTBOX_IDLE
+        if due is not None:
+            wait = min(OUTBOX_IDLE, max(1.0, (due - datetime.now(UTC)).total_seconds()))
+        if await ctx.sleep(wait):
+            return
+
+
+async def enforce_retention(ctx: PartContext) -> None:
+    """Delete bodies past `keep_bodies_days` soon after start, then every few hours."""
+    from .privacy import purge_bodies
+
+    if await ctx.sleep(RETENTION_FIRST):
+        return
+    while True:
+        keep = ctx.settings.service.keep_bodies_days
+        result = await asyncio.to_thread(purge_bodies, ctx.store, keep)
+        _report(ctx, last_run=_iso(datetime.now(UTC)), purged=result.messages)
+        if await ctx.sleep(RETENTION_EVERY):
+            return
+
+
+def _needs(table: str) -> Callable[[Settings], str | None]:
+    def skip(settings: Settings) -> str | None:
+        return None if getattr(settings, table) is not None else f"no [{table}] table"
+    return skip
+
+
+PARTS: list[Part] = [
+    Part("mailbox", watch_mailbox, skip=_needs("mailbox"), restart_on_reload=True),
+    Part("outbox", send_outbox, skip=_needs("smtp")),
+    Part("retention", enforce_retention),
+]
+
+
+# -- the lifecycle --------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _changed(old: Settings, new: Settings) -> list[str]:
+    before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
+    return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+
+
+class Daemon:
+    """Owns the loop's lifetime: start parts, talk to systemd, handle signals, stop."""
+
+    def __init__(
+        self,
+        config_path: str | os.PathLike[str] | None,
+        settings: Settings,
+        parts: Sequence[Part] = (),
+        *,
+        notifier: Notifier | None = None,
+        stop_grace: float = STOP_GRACE,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 300.0,
+    ) -> None:
+        self.config_path = config_path
+        self.runtime = Runtime(settings)
+        self.parts = list(parts)
+        self.notifier = notifier or Notifier.from_environment()
+        self.stop_grace = stop_grace
+        self.backoff = (backoff_base, backoff_cap)
+        self.started_at = datetime.now(UTC)
+        self.metrics_server: metrics.MetricsServer | None = None
+        self.supervisor: Supervisor | None = None
+        self._stop = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.forced: list[str] = []
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    # -- signals --
+    def request_stop(self, why: str) -> None:
+        if self._stop.is_set():
+            log.info("event=stop_pending signal=%s", why)
+            return
+        log.info("event=stop_requested signal=%s", why)
+        self._stop.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+
+    def _remove_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+
+    # -- reload --
+    async def reload(self) -> bool:
+        """Re-read the config; keep the old settings if the new ones are invalid."""
+        async with self._reload_lock:
+            if self._stop.is_set():
+                return False
+            self.notifier.reloading()
+            old = self.settings
+            try:
+                new = await asyncio.to_thread(load_checked, self.config_path)
+                if new.database_url != old.database_url:
+                    raise ConfigError("the database cannot change while running; "
+                                      "restart the service to switch", key="service.database")
+            except ConfigError as exc:
+                log.error("event=reload_rejected error=%s note=%s", exc,
+                          "the running configuration stays in force")
+                self.notifier.ready(status=f"reload rejected: {exc}")
+                return False
+            changed = _changed(old, new)
+            self.runtime.settings = new
+            setup_logging(new.service.log_level, new.service.log_format)
+            if new.service.metrics != old.service.metrics:
+                self._swap_metrics(new.service.metrics)
+            await self._reconcile(new, changed)
+            log.info("event=reloaded config=%s changed=%s", new.source_path,
+                     ",".join(changed) or "nothing")
+            self.notifier.ready(status=self._status_line())
+            return True
+
+    def _swap_metrics(self, value: str | None) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+            self.metrics_server = None
+        try:
+            self.metrics_server = metrics.serve(value)
+        except OSError as exc:
+            log.error("event=metrics_failed endpoint=%s error=%s", value, exc)
+
+    async def _reconcile(self, settings: Settings, changed: list[str]) -> None:
+        supervisor = self.supervisor
+        assert supervisor is not None
+        running = set(supervisor.names())
+        for part in self.parts:
+            reason = part.skip(settings)
+            if reason and part.name in running:
+                log.info("event=part_skipped part=%s reason=%s", part.name, reason)
+                await supervisor.remove(part.name, self.stop_grace)
+            elif not reason and part.name not in running:
+                supervisor.start(part)
+            elif not reason and part.restart_on_reload and changed:
+                supervisor.restart(part.name)
+
+    # -- status --
+    def _status_line(self) -> str:
+        names = self.supervisor.names() if self.supervisor else []
+        return f"running: {', '.join(names) or 'no parts'}"
+
+    def state(self) -> dict[str, Any]:
+        parts: dict[str, Any] = {}
+        if self.supervisor is not None:
+            for name, entry in self.supervisor.running.items():
+                parts[name] = {
+                    "restarts": entry.restarts,
+                    "crashes": entry.crashes,
+                    "last_error": entry.last_error,
+                    **self.runtime.reports.get(name, {}),
+                }
+        return {
+            "pid": os.getpid(),
+            "started_at": _iso(self.started_at),
+            "updated_at": _iso(datetime.now(UTC)),
+            "stopping": self._stop.is_set(),
+            "parts": parts,
+        }
+
+    def _write_state(self, state: dict[str, Any] | None = None) -> None:
+        write_state(self.settings.state_dir, state or self.state())
+
+    async def _state_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self._write_state)
+            except OSError as exc:
+                log.warning("event=state_write_failed error=%s", exc)
+            await asyncio.sleep(STATE_EVERY)
+
+    async def _watchdog_loop(self, interval: float) -> None:
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    def _record_crash(self, part: str, exc: BaseException) -> None:
+        store = self.runtime.store
+        if store is None:
+            return
+        text = f"{type(exc).__name__}: {exc}"[:2000]
+
+        def write() -> None:
+            try:
+                with store.session() as session:
+                    session.add(Event(level="error", component=f"daemon.{part}", message=text))
+            except Exception as error:  # the database may be what failed
+                log.warning("event=event_write_failed error=%s", error)
+
+        asyncio.get_running_loop().run_in_executor(None, write)
+
+    # -- the whole life --
+    async def serve(self) -> int:
+        self._install_signals()
+        interval = self.notifier.watchdog_interval
+        if interval:
+            # before anything slow (migrations): the watchdog runs from the start
+            self._spawn(self._watchdog_loop(interval))
+        try:
+            async with AsyncExitStack() as stack:
+                stack.callback(self.notifier.close)
+                self.notifier.status("opening the database")
+                store = await asyncio.to_thread(Store, self.settings.database_url)
+                stack.callback(store.dispose)
+                self.runtime.store = store
+
+                self.metrics_server = metrics.serve(self.settings.service.metrics)
+                stack.callback(lambda: self.metrics_server and self.metrics_server.close())
+
+                supervisor = Supervisor(
+                    self.runtime,
+                    backoff_base=self.backoff[0],
+                    backoff_cap=self.backoff[1],
+                    on_crash=self._record_crash,
+                    on_restart=metrics.part_restarted,
+                )
+                self.supervisor = supervisor
+                stack.push_async_callback(self._stop_parts)
+                for part in self.parts:
+                    reason = part.skip(self.settings)
+                    if reason:
+                        log.info("event=part_skipped part=%s reason=%s", part.name, reason)
+                    else:
+                        supervisor.start(part)
+                self._spawn(self._state_loop())
+
+                self.notifier.ready(status=self._status_line())
+                log.info("event=ready pid=%d parts=%s config=%s", os.getpid(),
+                         ",".join(supervisor.names()) or "none", self.settings.source_path)
+                await self._stop.wait()
+                self.notifier.stopping(status="stopping: finishing in-flight work")
+                log.info("event=stopping grace_s=%.0f", self.stop_grace)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=2.0)
+            self._remove_signals()
+        log.info("event=stopped forced=%s", ",".join(self.forced) or "none")
+        return 0
+
+    async def _stop_parts(self) -> None:
+        assert self.supervisor is not None
+        self.forced = await self.supervisor.stop(self.stop_grace)
+        state = self.state()
+        state["stopped_at"] = _iso(datetime.now(UTC))
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(self._write_state, state)
+
+
+# -- the state file `status` reads -------------------------------------------------
+
+
+def write_state(state_dir: Path, state: dict[str, Any]) -> None:
+    """Atomically replace <state_dir>/daemon.json, readable by the service user only."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = state_dir / STATE_FILE
+    temp = target.with_suffix(".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(state, handle, default=str)
+    os.replace(temp, target)
+
+
+def read_state(settings: Settings) -> dict[str, Any] | None:
+    """The daemon's last written state, or None when it never ran here."""
+    try:
+        data = json.loads((settings.state_dir / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# -- entry point ------------------------------------------------------------------
+
+
+def main(
+    config_path: str | os.PathLike[str] | None,
+    *,
+    parts: Sequence[Part] | None = None,
+    verbose: bool = False,
+    **options: Any,
+) -> int:
+    """Run until SIGTERM; ConfigError (exit 2) is raised before anything starts."""
+    settings = load_checked(config_path)
+    setup_logging("debug" if verbose else settings.service.log_level,
+                  settings.service.log_format)
+    os.umask(0o077)  # state files, SQLite side files: the service user only
+    daemon = Daemon(config_path, settings, PARTS if parts is None else parts, **options)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    # Our own executor: asyncio's shutdown_default_executor() joins its threads
+    # without a timeout, and one stuck network call would outlive TimeoutStopSec.
+    executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="saygoodbye")
+    loop.set_default_executor(executor)
+    try:
+        code = loop.run_until_complete(daemon.serve())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+    executor.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + EXECUTOR_GRACE
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    busy = [t.name for t in threading.enumerate()
+            if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if busy:
+        # A blocking call (a network timeout) outlived the grace: exit now rather
+        # than overrun TimeoutStopSec; whatever it did was never committed.
+        log.warning("event=stop_forced threads=%s", ",".join(busy))
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
