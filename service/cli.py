@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="apply database migrations now (also done at every start)")
 
+    sub.add_parser("run", help="the daemon: mailbox watcher, outbox, retention (systemd)")
+
+    p = sub.add_parser("forget", help="erase everything stored about a client")
+    p.add_argument("name", metavar="CLIENT")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _add_json(p)
+
     p = sub.add_parser("demo", help="bundled sample mailbox into a local SQLite, then the table")
     p.add_argument("--state-dir", type=Path, default=Path("demo-state"),
                    help="where the demo database and previews go (default: ./demo-state)")
@@ -112,9 +119,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if settings.mailbox is None:
             raise ConfigError("no [mailbox] table; add one or pass --source mbox:FILE",
                               path=str(settings.source_path), key="mailbox")
-        from .mail.imap import sync_mailbox  # the live path needs the IMAP stack
+        from .pipeline import live_pass  # the live path needs the IMAP stack
 
-        result = sync_mailbox(settings, progress=views.progress_factory(args))
+        result = live_pass(settings, app.open_store(settings),
+                           progress=views.progress_factory(args))
         _emit(args, result, views.print_sync)
         return 0
     store = app.open_store(settings)
@@ -237,6 +245,43 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_forget(data: dict[str, Any]) -> None:
+    removed = {k: v for k, v in data["removed"].items() if v}
+    if not removed:
+        print(f"Nothing was stored about {data['client']!r}.")
+        return
+    print(f"Erased {data['total']} records about {data['client']!r}:")
+    for what, count in removed.items():
+        print(f"  {what.replace('_', ' ')}: {count}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .daemon import main as run_daemon
+
+    return run_daemon(args.config, verbose=args.verbose)
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from .privacy import forget
+
+    settings = _settings(args)
+    client = settings.client(args.name)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("forget needs confirmation: run it in a terminal or pass --yes")
+        answer = input(f"Erase everything stored about {args.name!r}? "
+                       "This cannot be undone. Type the client name to confirm: ")
+        if answer.strip().casefold() != args.name.strip().casefold():
+            print("saygoodbye: nothing erased", file=sys.stderr)
+            return 1
+    report = forget(app.open_store(settings), client.name if client else args.name,
+                    addresses=client.addresses if client else (),
+                    domains=client.domains if client else ())
+    data = {"client": report.client, "removed": report.removed, "total": report.total}
+    _emit(args, data, _print_forget)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -282,6 +327,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "inspect": cmd_inspect,
     "check": cmd_check,
     "migrate": cmd_migrate,
+    "run": cmd_run,
+    "forget": cmd_forget,
     "demo": cmd_demo,
     "digest": cmd_digest,
 }
