@@ -443,3 +443,25 @@ def test_history_rows_feed_the_picture_when_no_weekly_history_is_stored(
     model = digest.preview(settings, store, OTHER, now=NOW).model
     assert model.clients[0].values == (70.0, 60.0, 50.0)
     assert model.clients[0].week_text == "Worsened from Watch to At risk"
+
+
+def test_scheduler_jobs_per_owner_at_the_local_slot_and_former_owners_dropped(
+    settings: Settings, store: Store
+) -> None:
+    from service.workflows.scheduler import Scheduler
+
+    sched = Scheduler(settings, store)
+    sched.start()
+    try:
+        sched.weekly(f"{digest.JOB_PREFIX}gone@northwind.test", "service.workflows.digest:"
+                     "digest_job", day=0, at=SLOT.time(), timezone="UTC", owner="gone")
+        ids = digest.schedule_digests(sched, settings)
+        jobs = {j["id"]: j for j in sched.jobs()}
+    finally:
+        sched.shutdown()
+    assert ids == [f"{digest.JOB_PREFIX}{OWNER}", f"{digest.JOB_PREFIX}{OTHER}",
+                   digest.CATCH_UP_JOB]
+    assert f"{digest.JOB_PREFIX}gone@northwind.test" not in jobs
+    olga = datetime.fromisoformat(jobs[f"{digest.JOB_PREFIX}{OWNER}"]["next_run"])
+    assert olga.astimezone(digest.owner_zone(settings, OWNER)).strftime("%a %H:%M") == \
+        "Mon 08:00"
