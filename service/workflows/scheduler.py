@@ -164,7 +164,7 @@ class Scheduler:
 
     def every(self, job_id: str, func: Callable[..., Any] | str, interval: timedelta,
               **kwargs: Any) -> None:
-        trigger = IntervalTrigger(seconds=max(1, int(interval.total_seconds())), timezone=UTC)
+        trigger = IntervalTrigger(seconds=max(0.1, interval.total_seconds()), timezone=UTC)
         self._aps.add_job(func, trigger, id=job_id, kwargs=kwargs, replace_existing=True)
 
     def remove(self, job_id: str) -> bool:
