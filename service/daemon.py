@@ -6,9 +6,11 @@ entered into it in order and closed in reverse. Then ``READY=1`` goes to
 systemd and the loop waits for a signal:
 
 * SIGTERM / SIGINT: ``STOPPING=1``; parts are asked to stop taking work and
-  to finish or park what is in flight (the outbox puts claimed-but-unsent
-  mail back to `scheduled`); whatever still runs after the stop grace is
-  cancelled, and the process exits 0 within the unit's TimeoutStopSec.
+  to finish what is in flight (the watcher its batch, the scheduler its
+  outbox pass); whatever still runs after the stop grace is cut off (its
+  transaction never commits; an interrupted send is settled at the next
+  start, never repeated blindly), and the process exits 0 within the unit's
+  TimeoutStopSec.
 * SIGHUP: the config file is read and validated again, secrets included.
   A bad file is rejected with one clear log line and the running settings
   stay in force; a good one replaces them, parts whose table appeared or
@@ -56,7 +58,6 @@ STATE_FILE = "daemon.json"
 STATE_EVERY = 15.0
 RETENTION_FIRST = 30.0
 RETENTION_EVERY = 6 * 3600.0
-OUTBOX_IDLE = 60.0
 
 
 # -- runtime state shared with parts ----------------------------------------------
@@ -69,6 +70,8 @@ class Runtime:
     settings: Settings
     store: Any = None
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # set by the scheduler part: run an outbox pass now (e.g. alerts just queued)
+    wake_outbox: Callable[[], None] | None = None
 
 
 def check_secrets(settings: Settings) -> None:
@@ -98,24 +101,34 @@ def _report(ctx: PartContext, **fields: Any) -> None:
 
 
 async def watch_mailbox(ctx: PartContext) -> None:
-    """IDLE/poll the mailbox in the watcher's thread; health is refreshed after new mail."""
+    """IDLE/poll the mailbox in the watcher's thread; after new mail, the live pass's steps.
+
+    Owners' reply commands are acted on before their batch is committed; then
+    health is re-assessed (alerts queued), offboardings see the new mail, and
+    the outbox is woken so alerts go out now rather than at the next poll.
+    """
     from .app import refresh_health
     from .directory import Directory
     from .ingest import Ingestor
     from .mail.imap import MailboxWatcher
+    from .pipeline import _offboarding_hook, reply_hook
 
     settings = ctx.settings
     store = ctx.store
-    ingestor = Ingestor(store, Directory.from_settings(settings), workers=1)
+    ingestor = Ingestor(store, Directory.from_settings(settings), workers=1,
+                        before_store=reply_hook(settings, store))
+    after_new_mail = _offboarding_hook()
 
     def on_sync(result: Any) -> None:
         metrics.messages_ingested(result.stored)
-        if result.seconds:
-            metrics.sync_finished(result.seconds)
-        else:
-            metrics.sync_finished(0.0)
+        metrics.sync_finished(result.seconds)
         if result.stored:
             refresh_health(settings, store)
+            if after_new_mail is not None and result.stored_ids:
+                after_new_mail(settings, store, list(result.stored_ids))
+            wake = ctx.runtime.wake_outbox
+            if wake is not None:
+                wake()
 
     watcher = MailboxWatcher(settings, ingestor, on_sync=on_sync)
     thread = watcher.start()
@@ -130,67 +143,26 @@ async def watch_mailbox(ctx: PartContext) -> None:
         ingestor.close()
 
 
-class _Parked(Exception):
-    """Raised inside a send pass when the daemon is stopping: stop before the next message."""
+async def run_scheduler(ctx: PartContext) -> None:
+    """APScheduler (its own thread): outbox passes, wake-ups, digests, follow-ups.
 
+    Stopping waits for a running job, i.e. an outbox pass finishes what it
+    claimed; if that outlives the stop grace the process exits anyway, and a
+    row left in `sending` is settled at the next start (before DATA: retried;
+    in DATA: uncertain, looked up in the Sent folder), never sent twice.
+    """
+    from .workflows.scheduler import Scheduler
 
-def _send_pass(ctx: PartContext) -> Any:
-    from .workflows import outbox
-
-    claimed: list[int] = []
-
-    def hook(point: str, outbox_id: int) -> None:
-        if point == "claimed":
-            claimed.append(outbox_id)
-        if point in ("claimed", "connected") and ctx.stopping.is_set():
-            raise _Parked
-
+    scheduler = Scheduler(ctx.settings, ctx.store)
+    await asyncio.to_thread(scheduler.start)
+    ctx.runtime.wake_outbox = lambda: scheduler.wake_outbox(datetime.now(UTC))
     try:
-        return outbox.send_due(ctx.settings, ctx.store, hook=hook)
-    except _Parked:
-        parked = park(ctx.store, claimed)
-        log.info("event=outbox_parked messages=%d", parked)
-        return None
-
-
-def park(store: Store, ids: Sequence[int]) -> int:
-    """Claimed rows that never reached DATA go back to `scheduled` (nothing was sent)."""
-    from sqlalchemy import select
-
-    from .store.models import OutboxMessage
-    from .workflows.outbox import DATA_MARKER
-
-    count = 0
-    if not ids:
-        return 0
-    with store.session() as session:
-        rows = session.scalars(select(OutboxMessage).where(
-            OutboxMessage.id.in_(list(ids)), OutboxMessage.state == "sending"))
-        for row in rows:
-            if row.error and row.error.startswith(DATA_MARKER):
-                continue  # in DATA when stopped: left for the uncertain-send recovery
-            row.state = "scheduled"
-            row.attempts = max(0, row.attempts - 1)
-            row.error = "parked at shutdown before sending"
-            count += 1
-    return count
-
-
-async def send_outbox(ctx: PartContext) -> None:
-    """Send what is due, then sleep until the next row is due (at most a minute)."""
-    from .workflows import outbox
-
-    while not ctx.stopping.is_set():
-        report = await asyncio.to_thread(_send_pass, ctx)
-        if report is not None:
-            metrics.send_report(report)
-            _report(ctx, last_pass=_iso(datetime.now(UTC)), last_error=report.error)
-        due = await asyncio.to_thread(outbox.next_due, ctx.store)
-        wait = OUTBOX_IDLE
-        if due is not None:
-            wait = min(OUTBOX_IDLE, max(1.0, (due - datetime.now(UTC)).total_seconds()))
-        if await ctx.sleep(wait):
-            return
+        while not await ctx.sleep(2.0):
+            if not scheduler.running:
+                raise RuntimeError("the scheduler stopped on its own")
+    finally:
+        ctx.runtime.wake_outbox = None
+        await asyncio.to_thread(scheduler.shutdown, True)
 
 
 async def enforce_retention(ctx: PartContext) -> None:
@@ -215,7 +187,7 @@ def _needs(table: str) -> Callable[[Settings], str | None]:
 
 PARTS: list[Part] = [
     Part("mailbox", watch_mailbox, skip=_needs("mailbox"), restart_on_reload=True),
-    Part("outbox", send_outbox, skip=_needs("smtp")),
+    Part("scheduler", run_scheduler, restart_on_reload=True),
     Part("retention", enforce_retention),
 ]
 
@@ -322,7 +294,7 @@ class Daemon:
             self.metrics_server.close()
             self.metrics_server = None
         try:
-            self.metrics_server = metrics.serve(value)
+            self.metrics_server = metrics.serve(value, self.runtime.store)
         except OSError as exc:
             log.error("event=metrics_failed endpoint=%s error=%s", value, exc)
 
@@ -409,7 +381,7 @@ class Daemon:
                 stack.callback(store.dispose)
                 self.runtime.store = store
 
-                self.metrics_server = metrics.serve(self.settings.service.metrics)
+                self.metrics_server = metrics.serve(self.settings.service.metrics, store)
                 stack.callback(lambda: self.metrics_server and self.metrics_server.close())
 
                 supervisor = Supervisor(

@@ -12,11 +12,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from .errors import ConfigError
 
@@ -70,7 +72,9 @@ def messages_ingested(count: int) -> None:
 
 
 def sync_finished(seconds: float, *, at: float | None = None) -> None:
-    _metrics.sync_seconds.observe(max(0.0, seconds))
+    """A sync pass ended; `seconds` <= 0 means its duration was not measured."""
+    if seconds > 0:
+        _metrics.sync_seconds.observe(seconds)
     if at is None:
         _metrics.last_sync.set_to_current_time()
     else:
@@ -104,6 +108,56 @@ def command_rejected(reason: str) -> None:
 
 def part_restarted(part: str) -> None:
     _metrics.part_restarts.labels(part=part).inc()
+
+
+# -- figures read from the database at scrape time ---------------------------
+
+
+class StoreCollector(Collector):
+    """Outbox rows by kind and state, owner replies by verdict, messages stored.
+
+    Read from the database on each scrape, so they are true whichever process
+    did the work (the daemon, or `saygoodbye sync` from cron) and survive
+    restarts; `kind="alert"` rows are the alerts, states are send outcomes.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def describe(self) -> list[Any]:
+        return []  # no query at registration time
+
+    def collect(self) -> Iterator[Any]:
+        from sqlalchemy import func, select
+
+        from .store.models import CommandLog, Message, OutboxMessage
+
+        try:
+            with self.store.session() as session:
+                outbox = session.execute(
+                    select(OutboxMessage.kind, OutboxMessage.state, func.count())
+                    .group_by(OutboxMessage.kind, OutboxMessage.state)
+                ).all()
+                replies = session.execute(
+                    select(CommandLog.accepted, func.count()).group_by(CommandLog.accepted)
+                ).all()
+                stored = session.scalar(select(func.count()).select_from(Message)) or 0
+        except Exception as exc:  # a scrape must never take anything down
+            log.warning("event=metrics_query_failed error=%s", exc)
+            return
+        rows = GaugeMetricFamily("saygoodbye_outbox_messages",
+                                 "Outbox messages by kind and state", labels=["kind", "state"])
+        for kind, state, count in outbox:
+            rows.add_metric([kind, state], count)
+        yield rows
+        verdicts = CounterMetricFamily("saygoodbye_owner_replies",
+                                       "Owner reply commands considered, by verdict",
+                                       labels=["accepted"])
+        for accepted, count in replies:
+            verdicts.add_metric(["true" if accepted else "false"], count)
+        yield verdicts
+        yield GaugeMetricFamily("saygoodbye_messages_stored", "Messages in the store",
+                                value=stored)
 
 
 # -- serving ------------------------------------------------------------------
@@ -143,31 +197,46 @@ def parse_endpoint(value: str) -> Endpoint:
 class MetricsServer:
     """The HTTP endpoint; `close()` stops it."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, store: Any = None) -> None:
+        self._collector: StoreCollector | None = None
+        self._registry = _metrics.registry
+        if store is not None:
+            self._collector = StoreCollector(store)
+            self._registry.register(self._collector)
         if not endpoint.loopback:
             log.warning("event=metrics_public host=%s note=%s", endpoint.host,
                         "metrics are served beyond loopback; restrict access")
         self.endpoint = endpoint
-        self._server, self._thread = start_http_server(
-            endpoint.port, addr=endpoint.host, registry=_metrics.registry
-        )
+        try:
+            self._server, self._thread = start_http_server(
+                endpoint.port, addr=endpoint.host, registry=self._registry
+            )
+        except OSError:
+            self._unregister()
+            raise
         log.info("event=metrics_listening host=%s port=%d", endpoint.host, self.port)
 
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
 
+    def _unregister(self) -> None:
+        if self._collector is not None:
+            self._registry.unregister(self._collector)
+            self._collector = None
+
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        self._unregister()
 
 
-def serve(value: str | None) -> MetricsServer | None:
+def serve(value: str | None, store: Any = None) -> MetricsServer | None:
     """Start the endpoint when configured; None when `[service] metrics` is unset."""
     if not value:
         return None
-    return MetricsServer(parse_endpoint(value))
+    return MetricsServer(parse_endpoint(value), store)
 
 
 def sample(name: str, labels: Iterable[tuple[str, str]] = ()) -> float | None:

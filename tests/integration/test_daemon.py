@@ -64,9 +64,9 @@ def test_ready_watchdog_reload_and_clean_stop(tmp_path: Path, notify: NotifyList
     daemon = Daemon(cli_argv(config, "run"), daemon_env(notify, watchdog_usec=300_000))
     try:
         ready = notify.wait_for("READY")
-        assert "retention" in ready["STATUS"]
+        assert ready["STATUS"] == "running: scheduler, retention"
         daemon.wait_log("event=part_skipped part=mailbox reason=no [mailbox] table")
-        daemon.wait_log("event=part_skipped part=outbox")
+        daemon.wait_log("event=scheduler_started")
         # WATCHDOG=1 every half WATCHDOG_USEC (0.15 s): several within a second
         time.sleep(1.0)
         assert notify.count("WATCHDOG") >= 4
@@ -207,6 +207,7 @@ def test_a_crashing_part_restarts_with_capped_backoff(tmp_path: Path,
         restarts = [line for line in body.decode().splitlines()
                     if line.startswith('saygoodbye_part_restarts_total{part="flaky"}')]
         assert restarts and float(restarts[0].split()[-1]) >= 4
+        assert "saygoodbye_messages_stored 0.0" in body.decode()  # read from the store
 
         assert daemon.stop(timeout=10) == 0
         # the crashes are in `status` as recent errors
