@@ -34,7 +34,7 @@ from .approvals import (
     register_command,
     reply_headers,
 )
-from .health_update import Assessment, health_settings, signal_json
+from .health_update import Assessment, health_settings
 from .outbox import queue
 
 log = logging.getLogger(__name__)
@@ -61,15 +61,19 @@ def _memory(state: ClientState | None) -> AlertMemory:
 
 
 def _reasons(signals: Sequence[Any]) -> list[dict[str, Any]]:
-    out = []
-    for signal in signals:
-        if signal.weight <= 0:
-            continue
-        item = signal_json(signal)
-        for evidence in item["evidence"]:
-            evidence["date"] = evidence["date"][:10] if evidence["date"] else None
-        out.append(item)
-    return out
+    """Friction signals with their quotes, dates kept as dates for the template."""
+    return [
+        {
+            "kind": signal.kind,
+            "weight": signal.weight,
+            "evidence": [
+                {"date": e.date, "subject": e.subject, "sender": e.sender, "quote": e.quote}
+                for e in signal.evidence
+            ],
+        }
+        for signal in signals
+        if signal.weight > 0
+    ]
 
 
 def _economics(assessment: Assessment, settings: Settings) -> dict[str, Any]:
@@ -122,7 +126,8 @@ def _send_alert(
         headers={"Auto-Submitted": "auto-generated"},
         **reply_headers(settings, token),
     )
-    row = queue(session, settings, msg, kind="alert", owner=owner.email, now=now)
+    row = queue(session, settings, msg, kind="alert", client=assessment.client,
+                owner=owner.email, now=now)
     return row.id
 
 

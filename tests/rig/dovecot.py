@@ -235,7 +235,9 @@ class Dovecot:
         return address
 
     def has_user(self, address: str) -> bool:
-        return address.lower() in self._users
+        """Sub-addresses (user+tag@domain) belong to their user, as LMTP delivers them."""
+        local, _, domain = address.lower().partition("@")
+        return f"{local.split('+', 1)[0]}@{domain}" in self._users
 
     def password(self, address: str) -> str:
         return self._users[address.lower()]
