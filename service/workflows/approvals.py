@@ -192,10 +192,20 @@ def reply_headers(
     }
 
 
+def _own_addresses(settings: Settings) -> set[str]:
+    own = {command_address(settings)}
+    if settings.smtp:
+        own.add(settings.smtp.from_address.lower())
+    return own
+
+
 def is_command_reply(settings: Settings, raw: bytes) -> bool:
-    """Whether a message answers one of our requests (plus-address or token reference)."""
+    """Whether a message answers one of our requests (plus-address or token reference).
+
+    Our own mail (a request in the Sent folder carries its token too) never is.
+    """
     facts = reply_facts(raw, command_address(settings))
-    return facts.token is not None
+    return facts.token is not None and facts.sender not in _own_addresses(settings)
 
 
 # -- replies ------------------------------------------------------------------
@@ -246,6 +256,8 @@ def process_reply(
     _load_builtin_commands()
     now = now or datetime.now(UTC)
     facts = reply_facts(raw, command_address(settings))
+    if facts.sender in _own_addresses(settings):
+        return ReplyOutcome(facts.message_id, False, facts.command, "our own message", None)
     try:
         with store.session() as session:
             if _already_logged(session, facts.message_id):
@@ -412,6 +424,9 @@ def _notify(
         )
         kind = "command_rejected"
         subject = f"Not done: {subject}"
+    # Without the token reference: a reply to this notice is not an answer to the request.
+    domain = command_address(settings).rsplit("@", 1)[1]
+    references = [r for r in facts.references if not r.lower().endswith(f"@token.{domain}>")]
     queue_notice(
         session,
         settings,
@@ -420,6 +435,6 @@ def _notify(
         subject=subject,
         text=body,
         in_reply_to=facts.message_id,
-        references=facts.references,
+        references=references,
         now=now,
     )

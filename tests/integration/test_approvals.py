@@ -124,6 +124,9 @@ def test_genuine_reply_is_acted_on_once_and_confirmed_in_thread(env: Env) -> Non
     assert len(confirmations) == 1
     assert "draft 7 approved" in confirmations[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert confirmations[0]["In-Reply-To"] == parse(raw)["Message-ID"]
+    # in the thread, but a reply to the confirmation is not a new answer
+    assert "@token." not in confirmations[0]["References"]
+    assert parse(raw)["Message-ID"] in confirmations[0]["References"]
     # the same reply seen again (resync) does nothing
     again = approvals.process_reply(env.settings, env.store, raw)
     assert again.duplicate and ACTED == [("APPROVE", "7", OWNER)]
@@ -289,3 +292,12 @@ def test_outbox_commands_do_not_work_on_draft_tokens(env: Env) -> None:
     outcome = approvals.process_reply(env.settings, env.store,
                                       reply_to(received, text="RESEND", smtp=env.smtp))
     assert not outcome.accepted and "not a command here" in outcome.reason
+
+
+def test_our_own_request_is_never_taken_for_a_reply(env: Env) -> None:
+    request(env)
+    [copy] = env.dovecot.messages(SERVICE, "Sent")  # the request, with its token reference
+    assert not approvals.is_command_reply(env.settings, copy)
+    outcome = approvals.process_reply(env.settings, env.store, copy)
+    assert not outcome.accepted and outcome.notified is None
+    assert ACTED == []
