@@ -12,6 +12,8 @@ if [ -z "$need" ]; then
 fi
 # headless Chromium renders the weekly digest's HTML in tests
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
+# systemd-analyze validates systemd/saygoodbye.service
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 [ -z "$need" ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
