@@ -39,6 +39,7 @@ DEFAULT_RULES = Path(__file__).with_name("resources") / "friction.toml"
 FRICTION_KINDS = (
     "revision_loop",
     "price_pressure",
+    "scope_creep",
     "urgency",
     "blame",
     "escalation",
