@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check service tests eval bench tools
 
 bench: test-deps
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 eval: $(STAMP)
 	$(PY) -m eval.ucc
