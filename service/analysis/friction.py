@@ -590,46 +590,48 @@ _EXEMPT_USERS = frozenset({"negative_tone", "hostility"})
 
 
 def _hostility(doc: Doc, rules: Rules, lowered: str) -> tuple[_Hit, list[Evidence]] | None:
-    """The offensive-language model over the new text (quotes blanked), explained by sentence.
+    """The offensive-language model, applied per sentence of the new text (quotes blanked).
 
+    The model was trained on short texts and L2-normalises its input, so one insult in a
+    long, otherwise civil email would be diluted to nothing: each sentence that contains a
+    word the model counts against it is scored on its own, and the message takes the worst.
     Weight = scale * (logit(p) - logit(threshold)): the model's own calibrated log-odds
-    beyond the decision threshold, so a borderline text adds almost nothing and a clearly
-    offensive one adds much (capped per kind like every other signal).
+    beyond its decision threshold (capped per kind like every other signal).
     """
     try:
         model = hostility.load_model()
     except hostility.HostilityModelError as exc:
         _warn_once(str(exc))
         return None
-    counts = hostility.count_words(model, lowered)
-    if not counts:
-        return None
-    p, inv = hostility.probability_of_counts(model, counts)
-    if p <= rules.hostility_threshold:
-        return None
-    p = min(p, 1.0 - 1e-12)
-    t = rules.hostility_threshold
-    weight = rules.hostility_scale * (math.log(p / (1 - p)) - math.log(t / (1 - t)))
-    by_sentence: dict[int, float] = {}
-    best_word: dict[int, tuple[float, int, int]] = {}
+    table = model.table
+    per_sentence: dict[int, dict[str, int]] = {}
+    suspect: dict[int, tuple[float, int, int]] = {}  # sentence -> its strongest word
     for m in hostility.spans(lowered):
-        c = hostility.word_logit(model, m.group())
-        if c <= 0:
+        word = m.group()
+        row = table.get(word)
+        if row is None:
             continue
         idx = doc.sentence_of(m.start())
-        by_sentence[idx] = by_sentence.get(idx, 0.0) + c
-        if c > best_word.get(idx, (0.0, 0, 0))[0]:
-            best_word[idx] = (c, m.start(), m.end())
-    if not by_sentence:
+        counts = per_sentence.setdefault(idx, {})
+        counts[word] = counts.get(word, 0) + 1
+        c = row[-2]
+        if c > 0 and c > suspect.get(idx, (0.0, 0, 0))[0]:
+            suspect[idx] = (c, m.start(), m.end())
+    t = rules.hostility_threshold
+    scored = []
+    for idx in suspect:
+        p = hostility.probability_of_counts(model, per_sentence[idx])[0]
+        if p > t:
+            scored.append((p, idx))
+    if not scored:
         return None
-    ranked = sorted(by_sentence, key=lambda i: -by_sentence[i])
-    top = ranked[0]
-    keep = [i for i in ranked[: rules.hostility_max_sentences]
-            if by_sentence[i] * inv >= 0.5 * by_sentence[top] * inv]
-    _, start, end = best_word[top]
-    hit = _Hit("hostility", weight, start, end, top)
-    more = [doc.evidence(best_word[i][1], best_word[i][2], rules.evidence_max_chars)
-            for i in keep[1:]]
+    scored.sort(reverse=True)
+    p = min(scored[0][0], 1.0 - 1e-12)
+    weight = rules.hostility_scale * (math.log(p / (1 - p)) - math.log(t / (1 - t)))
+    _, start, end = suspect[scored[0][1]]
+    hit = _Hit("hostility", weight, start, end, scored[0][1])
+    more = [doc.evidence(suspect[i][1], suspect[i][2], rules.evidence_max_chars)
+            for _, i in scored[1: rules.hostility_max_sentences]]
     return hit, more
 
 
