@@ -5,17 +5,28 @@ No tests here: each test module wraps :func:`open_env` in its own fixture.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.config import Settings, settings_from_mapping
+from service.mail.compose import compose
 from service.store.db import Store
+from service.store.models import Event
+from service.workflows import approvals, outbox
+from service.workflows.approvals import CommandContext, CommandResult
 from tests.rig.dovecot import Dovecot
 from tests.rig.smtp import SmtpServer
 
@@ -107,7 +118,7 @@ def parse(raw: bytes) -> EmailMessage:
 
 
 def open_env(dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-             **settings_kwargs: Any) -> Iterator[Env]:
+             database_url: str | None = None, **settings_kwargs: Any) -> Iterator[Env]:
     """Service mailbox, two owners and a client mailbox; an SMTP relay stamping our A-R."""
     for address in (SERVICE, OWNER, OTHER_OWNER, CLIENT):
         dovecot.add_user(address)
@@ -115,7 +126,7 @@ def open_env(dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     smtp.start()
     monkeypatch.setenv(SMTP_PASSWORD_ENV, smtp.password)
     monkeypatch.setenv(IMAP_PASSWORD_ENV, dovecot.password(SERVICE))
-    url = f"sqlite:///{tmp_path / 'state' / 'sg.db'}"
+    url = database_url or f"sqlite:///{tmp_path / 'state' / 'sg.db'}"
     settings = make_settings(dovecot, smtp, url, **settings_kwargs)
     store = Store(url)
     try:
@@ -123,3 +134,84 @@ def open_env(dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     finally:
         store.dispose()
         smtp.stop()
+
+
+# -- a test command for approvals: its state lives in the database and the
+# environment, so it works whichever copy of this module registered it --------
+
+PURPOSE = "testdraft"
+
+
+def _approve(ctx: CommandContext) -> CommandResult:
+    refusal = os.environ.pop("SG_TEST_REFUSE", None)
+    if refusal:
+        return CommandResult(False, refusal)
+    ctx.session.add(Event(level="info", component="test-command",
+                          message=f"{ctx.command} {ctx.subject_id} {ctx.owner}"))
+    return CommandResult(True, f"draft {ctx.subject_id} approved")
+
+
+def _current_version(session: Session, subject_id: str) -> int | None:
+    value = os.environ.get(f"SG_TEST_VERSION_{subject_id}")
+    return int(value) if value else None
+
+
+approvals.register_command("APPROVE", _approve, purposes=(PURPOSE,))
+approvals.register_command("CANCEL", _approve, purposes=(PURPOSE,))
+approvals.register_version_check(PURPOSE, _current_version)
+
+
+def acted(env: Env) -> list[tuple[str, ...]]:
+    """(command, subject id, owner) of every command the test handler carried out."""
+    with env.store.session() as session:
+        rows = session.scalars(
+            select(Event.message).where(Event.component == "test-command").order_by(Event.id)
+        )
+        return [tuple(m.split(" ")) for m in rows]
+
+
+FAST = outbox.SendPolicy(backoff_base=timedelta(0), backoff_cap=timedelta(0))
+
+
+def request(env: Env, *, owner: str = OWNER, subject_id: str = "7", version: int = 1,
+            now: datetime | None = None) -> EmailMessage:
+    """Queue and send an approval request; return it as the owner received it."""
+    with env.store.session() as session:
+        token = approvals.issue_token(session, env.settings, owner=owner, purpose=PURPOSE,
+                                      subject_id=subject_id, version=version, now=now)
+        headers = approvals.reply_headers(env.settings, token,
+                                          parent_message_id="<client-1@acme.test>")
+        msg = compose(from_addr=SERVICE, to=[owner], subject=f"Approve farewell {subject_id}?",
+                      text="Reply APPROVE or CANCEL.\n", **headers)  # type: ignore[arg-type]
+        outbox.queue(session, env.settings, msg, kind="approval_request", owner=owner, now=now)
+    outbox.send_due(env.settings, env.store, policy_=FAST)
+    received = [m for m in env.inbox(owner) if m["Subject"] == f"Approve farewell {subject_id}?"]
+    assert received, "the request did not arrive"
+    return received[-1]
+
+
+def reply_to(received: EmailMessage, *, sender: str = OWNER, text: str = "APPROVE",
+             extra: dict[str, str] | None = None, to: str | None = None,
+             smtp: SmtpServer) -> bytes:
+    """Reply as a mail client does, through the real SMTP server; return what it relayed."""
+    reply = EmailMessage()
+    reply["From"] = sender
+    reply["To"] = to or received["Reply-To"]
+    reply["Subject"] = "Re: " + received["Subject"]
+    reply["Message-ID"] = make_msgid(domain=sender.split("@")[1])
+    reply["In-Reply-To"] = received["Message-ID"]
+    reply["References"] = f"{received['References']} {received['Message-ID']}"
+    for name, value in (extra or {}).items():
+        reply[name] = value
+    body = received.get_body(("plain",))
+    assert body is not None
+    quoted = "\n".join("> " + line for line in body.get_content().splitlines())
+    reply.set_content(f"{text}\n\nOn Wed, Northwind <{SERVICE}> wrote:\n{quoted}\n")
+    asyncio.run(aiosmtplib.send(reply, hostname=smtp.host, port=smtp.port,
+                                username=smtp.username, password=smtp.password,
+                                use_tls=False, start_tls=False))
+    relayed = [a for a in smtp.accepted if a.message_id == reply["Message-ID"]]
+    assert len(relayed) == 1
+    return relayed[0].raw
+
+
