@@ -98,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--send", action="store_true",
                    help="queue it in the outbox now (the daemon also sends it weekly)")
     _add_json(p)
+
+    p = sub.add_parser("auth", help="one-time OAuth2 consent for Google or Microsoft 365")
+    p.add_argument("provider", choices=["google", "microsoft"])
+    p.add_argument("--section", choices=["mailbox", "smtp"], default="mailbox",
+                   help="whose oauth2_* keys to use (default: mailbox)")
+    p.add_argument("--output", type=Path, metavar="FILE",
+                   help="store the refresh token here (default: oauth2_refresh_token_file)")
+    p.add_argument("--manual", action="store_true",
+                   help="Google, no browser on this machine: paste the redirected address")
+    p.add_argument("--no-browser", action="store_true",
+                   help="Google: print the address instead of opening a browser")
     return parser
 
 
@@ -318,6 +329,14 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_auth(args: argparse.Namespace) -> int:
+    from .auth_setup import run_auth_setup
+
+    run_auth_setup(_settings(args), args.provider, section=args.section, output=args.output,
+                   manual=args.manual, open_browser=not args.no_browser)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sync": cmd_sync,
     "clients": cmd_clients,
@@ -331,6 +350,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "forget": cmd_forget,
     "demo": cmd_demo,
     "digest": cmd_digest,
+    "auth": cmd_auth,
 }
 
 
