@@ -201,8 +201,8 @@ class OAuthProvider:
             self.state.access[token] = IssuedToken(username, time.time() + valid_for,
                                                    client_id, grant)
             self.state.grants[grant] += 1
-        return {"access_token": token, "token_type": "Bearer",
-                "expires_in": int(self.lifetime), "scope": "https://mail.example/all"}
+        # no "scope" in the answer: RFC 6749 5.1, the requested scope was granted
+        return {"access_token": token, "token_type": "Bearer", "expires_in": int(self.lifetime)}
 
     def token_endpoint(self, form: dict[str, str], auth_header: str | None) -> tuple[int, dict]:
         client_id, secret = form.get("client_id"), form.get("client_secret")
@@ -239,9 +239,11 @@ class OAuthProvider:
             answer["refresh_token"] = self.issue_refresh_token(username)
             return 200, answer
         if grant in ("device_code", "urn:ietf:params:oauth:grant-type:device_code"):
-            username = self.state.device_codes.pop(form.get("device_code", ""), None)
+            code = form.get("device_code", "")
+            username = self.state.device_codes.pop(code, None)
             if username is None:
-                return 400, {"error": "expired_token"}
+                waiting = code == getattr(self, "pending_device_code", None)
+                return 400, {"error": "authorization_pending" if waiting else "expired_token"}
             answer = self._issue(username, client_id, "device_code")
             answer["refresh_token"] = self.issue_refresh_token(username)
             return 200, answer
