@@ -205,10 +205,22 @@ def status_report(settings: Settings, store: Store) -> dict[str, Any]:
                 .order_by(SyncRun.started_at.desc()).limit(5)
             )
         ]
+    from .daemon import daemon_status
+
+    daemon = daemon_status(settings)
+    # the daemon's watcher syncs continuously without SyncRun rows: the latest of both
+    synced = [t for t in (iso(last_run.finished_at) if last_run else None,
+                          daemon and daemon["last_mailbox_sync"]) if t]
+    last_sync = max(synced, key=datetime.fromisoformat) if synced else None
     return {
         "messages": messages,
         "clients": len(settings.clients),
-        "last_sync": iso(last_run.finished_at) if last_run else None,
+        "last_sync": last_sync,
+        "mailbox_lag_seconds": (
+            round((datetime.now(UTC) - datetime.fromisoformat(last_sync)).total_seconds())
+            if last_sync else None
+        ),
+        "daemon": daemon,
         "last_sync_source": last_run.source if last_run else None,
         "mailbox": checkpoints,
         "outbox": outbox,

@@ -448,6 +448,45 @@ def read_state(settings: Settings) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def daemon_status(settings: Settings, *, now: datetime | None = None) -> dict[str, Any] | None:
+    """The daemon as `status` shows it: running or not, its parts, its last mailbox sync.
+
+    `running` needs a fresh state file (written every STATE_EVERY seconds) from
+    a live process that has not recorded its stop; a state file left by a
+    killed daemon reads as not running.
+    """
+    state = read_state(settings)
+    if state is None:
+        return None
+    now = now or datetime.now(UTC)
+    try:
+        updated = datetime.fromisoformat(str(state.get("updated_at")))
+        fresh = (now - updated).total_seconds() < 3 * STATE_EVERY
+    except ValueError:
+        fresh = False
+    alive = False
+    pid = state.get("pid")
+    if isinstance(pid, int) and pid > 0:
+        try:
+            os.kill(pid, 0)
+            alive = True
+        except PermissionError:  # another user's process (DynamicUser): it exists
+            alive = True
+        except OSError:
+            alive = False
+    parts = state.get("parts") or {}
+    mailbox = parts.get("mailbox") or {}
+    return {
+        "running": bool(alive and fresh and not state.get("stopped_at")),
+        "pid": pid,
+        "started_at": state.get("started_at"),
+        "updated_at": state.get("updated_at"),
+        "stopped_at": state.get("stopped_at"),
+        "parts": parts,
+        "last_mailbox_sync": mailbox.get("last_sync"),
+    }
+
+
 # -- entry point ------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,15 @@ def _write(path: Path, text: str) -> None:
     temp.replace(path)
 
 
+def _status(config: Path) -> dict[str, Any]:
+    settings = load_settings(config)
+    store = open_store(settings)
+    try:
+        return status_report(settings, store)
+    finally:
+        store.dispose()
+
+
 def test_ready_watchdog_reload_and_clean_stop(tmp_path: Path, notify: NotifyListener) -> None:
     state = tmp_path / "state"
     config = tmp_path / "config.toml"
@@ -75,6 +85,11 @@ def test_ready_watchdog_reload_and_clean_stop(tmp_path: Path, notify: NotifyList
         assert json.loads(state_file.read_text())["pid"] == daemon.proc.pid
         assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
         assert stat.S_IMODE((state / "saygoodbye.db").stat().st_mode) == 0o600
+        status = _status(config)
+        assert status["daemon"]["running"] is True
+        assert status["daemon"]["pid"] == daemon.proc.pid
+        assert set(status["daemon"]["parts"]) == {"scheduler", "retention"}
+        assert status["last_sync"] is None and status["mailbox_lag_seconds"] is None
 
         # SIGHUP with a good config: applied, logged, READY again
         _write(config, base.replace('"info"', '"debug"') + CLIENT)
@@ -110,6 +125,7 @@ def test_ready_watchdog_reload_and_clean_stop(tmp_path: Path, notify: NotifyList
         notify.wait_for("STOPPING", after=mark, timeout=1)
         daemon.wait_log("event=stopped forced=none")
         assert json.loads(state_file.read_text())["stopped_at"]
+        assert _status(config)["daemon"]["running"] is False
         assert not daemon.logs("Traceback")
     finally:
         daemon.kill()
@@ -211,10 +227,7 @@ def test_a_crashing_part_restarts_with_capped_backoff(tmp_path: Path,
 
         assert daemon.stop(timeout=10) == 0
         # the crashes are in `status` as recent errors
-        settings = load_settings(config)
-        store = open_store(settings)
-        errors = status_report(settings, store)["errors"]
-        store.dispose()
+        errors = _status(config)["errors"]
         assert any(e["component"] == "daemon.flaky" and "boom" in e["message"] for e in errors)
     finally:
         daemon.kill()
