@@ -322,3 +322,19 @@ def test_recover_after_crash_before_data_retries_after_data_is_uncertain(env: En
     assert sorted(changed) == sorted([before, after])
     assert row(env, before).state == "scheduled"
     assert row(env, after).state == "uncertain"
+
+
+def test_timeout_before_data_retries_and_after_data_is_uncertain(env: Env) -> None:
+    env.settings = make_settings(env.dovecot, env.smtp, env.store.url, timeout=0.4)
+    early = farewell(env)
+    env.smtp.delay_next("rcpt", 1.0)
+    assert outbox.send_due(env.settings, env.store, policy_=FAST).retried == [early]
+    env.smtp.clear_faults()
+    assert outbox.send_due(env.settings, env.store, policy_=FAST).sent == [early]
+
+    late = farewell(env)
+    env.smtp.delay_next("after_delivery", 1.0)  # delivered; the answer comes too late
+    report = outbox.send_due(env.settings, env.store, policy_=FAST)
+    assert report.uncertain == [late]
+    assert "DATA" in (row(env, late).error or "")
+    assert len(env.raw_inbox(CLIENT)) == 2  # each delivered once, nothing resent
