@@ -22,7 +22,9 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from .analysis.friction import detect, friction_score
 from .analysis.message import analyse_message
+from .analysis.types import signal_from_row, signal_to_row
 from .directory import Directory
 from .mail.parse import parse_message
 from .store.db import Store
@@ -61,17 +63,6 @@ class BatchStats:
         self.duplicates += other.duplicates
         self.defective += other.defective
         self.stored_ids.extend(other.stored_ids)
-
-
-def _signals_json(analysis: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "kind": s.kind,
-            "weight": round(float(s.weight), 4),
-            "evidence": [{"quote": e.quote, "start": e.start, "end": e.end} for e in s.evidence],
-        }
-        for s in analysis.signals
-    ]
 
 
 def prepare(item: RawMail, directory: Directory, source: str) -> dict[str, Any]:
@@ -119,12 +110,15 @@ def prepare(item: RawMail, directory: Directory, source: str) -> dict[str, Any]:
             role=party.role,
             subject=parsed.subject,
             sent_at=parsed.date,
+            # A senior CC is news only against the client's history, which the
+            # parent knows: see Ingestor._escalate_new_senior_ccs.
             cc=parsed.cc,
+            previous_cc=parsed.cc,
         )
         row["polarity"] = round(analysis.tone.polarity, 4)
         row["subjectivity"] = round(analysis.tone.subjectivity, 4)
         row["friction"] = round(analysis.friction, 4)
-        row["signals"] = _signals_json(analysis)
+        row["signals"] = [signal_to_row(signal) for signal in analysis.signals]
     return row
 
 
@@ -177,6 +171,9 @@ class Ingestor:
         self.workers = default_workers() if workers is None else max(1, workers)
         self.before_store = before_store
         self._pool: ProcessPoolExecutor | None = None
+        # Addresses each client's correspondence has already involved, loaded on
+        # first need: a senior person copied in for the first time is escalation.
+        self._known_addresses: dict[str, set[str]] = {}
 
     # -- lifecycle ---------------------------------------------------------
     def _executor(self) -> ProcessPoolExecutor | None:
@@ -248,6 +245,7 @@ class Ingestor:
                 if row["defects"]:
                     stats.defective += 1
             if fresh:
+                self._escalate_new_senior_ccs(session, fresh)
                 now = datetime.now(UTC)
                 for row in fresh:
                     row.setdefault("ingested_at", now)
@@ -257,6 +255,45 @@ class Ingestor:
             if checkpoint is not None:
                 self._save_checkpoint(session, checkpoint)
         return stats
+
+    def _known(self, session: Any, client: str) -> set[str]:
+        known = self._known_addresses.get(client)
+        if known is None:
+            known = set()
+            query = select(Message.from_addr, Message.to_addrs, Message.cc_addrs).where(
+                Message.client == client
+            )
+            for sender, to, cc in session.execute(query):
+                known.update(to or ())
+                known.update(cc or ())
+                if sender:
+                    known.add(sender)
+            self._known_addresses[client] = known
+        return known
+
+    def _escalate_new_senior_ccs(self, session: Any, rows: list[dict[str, Any]]) -> None:
+        """Add an escalation signal when a client copies a senior person in for the first time.
+
+        Needs the client's history, so it runs here (in the parent, with the
+        database) rather than in the pure per-message analysis.
+        """
+        for row in sorted(rows, key=lambda r: r["date"] or datetime.min.replace(tzinfo=UTC)):
+            client = row["client"]
+            if client is None:
+                continue
+            known = self._known(session, client)
+            involved = {*row["to_addrs"], *row["cc_addrs"]}
+            if row["from_addr"]:
+                involved.add(row["from_addr"])
+            judged = row["role"] == "client" and row["friction"] is not None
+            if judged and row["cc_addrs"] and known:
+                found = detect("", cc=row["cc_addrs"], previous_cc=sorted(known),
+                               kinds=frozenset({"escalation"}))
+                if found:
+                    signals = [signal_from_row(item) for item in row["signals"]] + found
+                    row["signals"] = [signal_to_row(signal) for signal in signals]
+                    row["friction"] = round(friction_score(signals), 4)
+            known.update(involved)
 
     @staticmethod
     def _save_checkpoint(session: Any, checkpoint: Checkpoint) -> None:

@@ -7,9 +7,10 @@ touches a database or the network.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["client", "staff", "unassigned"]
 
@@ -73,3 +74,20 @@ class ClientEconomics:
     currency: str = "EUR"
     hours_per_month: float | None = None
     revenue_history: tuple[tuple[datetime, float], ...] = field(default_factory=tuple)
+
+
+def signal_to_row(signal: Signal) -> dict[str, Any]:
+    """A message's signal as stored: kind, weight, and evidence offsets into its new text."""
+    return {
+        "kind": signal.kind,
+        "weight": round(float(signal.weight), 4),
+        "evidence": [{"quote": e.quote, "start": e.start, "end": e.end} for e in signal.evidence],
+    }
+
+
+def signal_from_row(item: Mapping[str, Any]) -> Signal:
+    evidence = tuple(
+        Evidence(quote=e.get("quote", ""), start=e.get("start", 0), end=e.get("end", 0))
+        for e in item.get("evidence", ())
+    )
+    return Signal(kind=item["kind"], weight=float(item["weight"]), evidence=evidence)

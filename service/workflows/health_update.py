@@ -7,7 +7,7 @@ and the outcome lands in client_states and health_history.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -24,11 +24,11 @@ from ..analysis.health import (
 )
 from ..analysis.types import (
     ClientEconomics,
-    Evidence,
     MessageAnalysis,
     MessageFacts,
     Signal,
     Tone,
+    signal_from_row,
 )
 from ..config import HealthConfig, Settings
 from ..store.models import ClientState, HealthPoint, Message
@@ -65,24 +65,13 @@ def health_settings(config: HealthConfig) -> HealthSettings:
     )
 
 
-def _signals_from_json(items: Iterable[Mapping[str, Any]] | None) -> tuple[Signal, ...]:
-    signals = []
-    for item in items or ():
-        evidence = tuple(
-            Evidence(quote=e.get("quote", ""), start=e.get("start", 0), end=e.get("end", 0))
-            for e in item.get("evidence", ())
-        )
-        signals.append(Signal(kind=item["kind"], weight=float(item["weight"]), evidence=evidence))
-    return tuple(signals)
-
-
 def facts_from_row(row: Any) -> MessageFacts:
     analysis = None
     if row.friction is not None:
         analysis = MessageAnalysis(
             tone=Tone(row.polarity or 0.0, row.subjectivity or 0.0),
             friction=row.friction,
-            signals=_signals_from_json(row.signals),
+            signals=tuple(signal_from_row(item) for item in row.signals or ()),
         )
     return MessageFacts(
         message_id=row.message_id,

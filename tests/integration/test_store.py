@@ -119,3 +119,27 @@ def test_sqlite_uses_wal_and_private_file_modes(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(db.parent).st_mode) == 0o700
     store.dispose()
+
+
+def test_a_senior_person_copied_in_for_the_first_time_is_escalation(database_url: str) -> None:
+    store = Store(database_url)
+
+    def cc_mail(n: int, cc: str = "") -> bytes:
+        header = f"Cc: {cc}\r\n" if cc else ""
+        return (f"From: bob@acme.com\r\nTo: team@northwind.studio\r\n{header}Subject: x\r\n"
+                f"Message-ID: <cc{n}@acme.com>\r\nDate: Mon, 04 May 2026 10:{n:02d}:00 +0200"
+                "\r\n\r\nPlease see the attached notes.\r\n").encode()
+
+    with Ingestor(store, DIRECTORY, workers=1) as ingestor:
+        ingestor.ingest_batch([RawMail(cc_mail(1)), RawMail(cc_mail(2, "ceo@acme.com"))],
+                              source="imap")
+    with Ingestor(store, DIRECTORY, workers=1) as ingestor:  # history comes from the store
+        ingestor.ingest_batch([RawMail(cc_mail(3, "ceo@acme.com"))], source="imap")
+    with store.session() as session:
+        rows = {r.message_id: r for r in session.scalars(select(Message))}
+    kinds = {mid: [s["kind"] for s in row.signals] for mid, row in rows.items()}
+    assert "escalation" in kinds["<cc2@acme.com>"]
+    assert "escalation" not in kinds["<cc1@acme.com>"]
+    assert "escalation" not in kinds["<cc3@acme.com>"]  # already known: no news
+    assert rows["<cc2@acme.com>"].friction > rows["<cc3@acme.com>"].friction
+    store.dispose()
