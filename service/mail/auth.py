@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import tempfile
@@ -64,6 +65,8 @@ DEFAULT_SCOPES: dict[tuple[str, str], tuple[str, ...]] = {
 REFRESH_MARGIN_SECONDS = 300.0
 # When a provider does not say how long a token lives.
 DEFAULT_LIFETIME_SECONDS = 3600.0
+# Seconds to wait for a token endpoint.
+TOKEN_TIMEOUT_SECONDS = 30
 # OAuth2 error codes after which retrying with the same credential cannot help.
 _PERMANENT_ERRORS = {
     "invalid_grant", "invalid_client", "unauthorized_client", "invalid_scope",
@@ -252,8 +255,10 @@ class GoogleTokenSource(_CachingSource):
 
         creds = self._credentials
         before = creds.refresh_token
+        # google-auth waits 120 s by default; a daemon's login should not
+        request = functools.partial(Request(), timeout=TOKEN_TIMEOUT_SECONDS)
         try:
-            creds.refresh(Request())
+            creds.refresh(request)
         except exceptions.RefreshError as exc:
             code = _error_code(exc.args[1] if len(exc.args) > 1 else None, str(exc))
             raise TokenError(
@@ -324,7 +329,7 @@ class MicrosoftTokenSource(_CachingSource):
         self.scopes = list(scopes) or list(DEFAULT_SCOPES[("microsoft", flow)])
         self._refresh_token = refresh_token
         self.on_rotated = on_rotated
-        options: dict[str, Any] = {"authority": authority, "timeout": 30}
+        options: dict[str, Any] = {"authority": authority, "timeout": TOKEN_TIMEOUT_SECONDS}
         if custom:  # sovereign clouds are known to msal; anything else: no discovery call
             options["instance_discovery"] = False
         if http_client is not None:
@@ -451,7 +456,8 @@ class _GenericClientCredentials(_CachingSource):
                                 scope=self.scopes or None)
         try:
             answer = session.fetch_token(self.token_url, client_id=self.client_id,
-                                         client_secret=self.client_secret, timeout=30)
+                                         client_secret=self.client_secret,
+                                         timeout=TOKEN_TIMEOUT_SECONDS)
         except OAuth2Error as exc:
             raise TokenError(f"{self.description}: token request refused ({exc.error})",
                              transient=exc.error not in _PERMANENT_ERRORS) from None

@@ -259,6 +259,35 @@ def test_microsoft_delegated_refresh_token_rotation_is_saved(
     assert idp.state.grants["refresh_token"] == 2
 
 
+def test_microsoft_app_without_mailbox_access_is_a_permanent_error(
+    idp: OAuthProvider, dovecot: OAuthDovecot
+) -> None:
+    # no grant_app(): the admin has not run Add-MailboxPermission / consented
+    settings = microsoft_settings(
+        idp, dovecot, oauth2_flow="client_credentials", oauth2_client_secret_env=SECRET_ENV
+    )
+    with pytest.raises(MailboxError) as info:
+        connect(settings.mailbox)
+    assert info.value.transient is False and "unauthorized_client" in str(info.value)
+    assert CLIENT_SECRET not in str(info.value)
+
+
+def test_generic_provider_client_credentials(
+    idp: OAuthProvider, dovecot: OAuthDovecot
+) -> None:
+    idp.grant_app(CLIENT_ID, TEAM)
+    settings = settings_from_mapping({"mailbox": {
+        "host": dovecot.host, "port": dovecot.imap_port, "security": "none",
+        "username": TEAM, "auth": "oauth2", "oauth2_provider": "generic",
+        "oauth2_flow": "client_credentials", "oauth2_client_id": CLIENT_ID,
+        "oauth2_client_secret_env": SECRET_ENV, "oauth2_token_url": idp.token_url,
+        "oauth2_scopes": ["mail"], "oauth2_mechanism": "oauthbearer",
+    }})
+    connect(settings.mailbox).logout()
+    assert idp.state.grants == {"client_credentials": 1}
+    assert login_introspections(idp) == [True]
+
+
 def test_introspection_get_mode(
     idp: OAuthProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
