@@ -35,10 +35,12 @@ __all__ = [
     "dedupe_key",
     "detect",
     "detect_provider",
+    "fetch_items",
     "is_badcharset",
     "quirks_for",
     "save_to_sent",
     "search_with_fallback",
+    "session_due_for_renewal",
     "smtp_files_sent",
     "throttle_delay",
 ]
@@ -126,6 +128,17 @@ def quirks_for(provider: Provider, capabilities: Iterable[bytes | str] = ()) -> 
         # balancers drop quiet connections sooner: renew well within that.
         return Quirks(provider=provider, idle_renew_seconds=240.0, search_ascii_fallback=True)
     return Quirks(provider=provider, gmail_ids="X-GM-EXT-1" in caps)
+
+
+def fetch_items(quirks: Quirks) -> tuple[str, ...]:
+    """FETCH items to ask for besides the body (Gmail: its stable message id)."""
+    return ("X-GM-MSGID",) if quirks.gmail_ids else ()
+
+
+def session_due_for_renewal(quirks: Quirks, connected_seconds: float) -> bool:
+    """Reconnect now, on our terms, rather than be cut off mid-batch (Gmail: daily)."""
+    limit = quirks.max_session_seconds
+    return limit is not None and connected_seconds >= limit
 
 
 def smtp_files_sent(smtp_host: str) -> bool:

@@ -11,10 +11,12 @@ from service.mail.quirks import (
     Provider,
     dedupe_key,
     detect_provider,
+    fetch_items,
     is_badcharset,
     quirks_for,
     save_to_sent,
     search_with_fallback,
+    session_due_for_renewal,
     throttle_delay,
 )
 
@@ -130,3 +132,12 @@ def test_search_with_non_ascii_terms_is_not_mangled() -> None:
     with pytest.raises(IMAPClientError):
         search_with_fallback(server, ["SUBJECT", "Kündigung"])
     assert len(server.calls) == 1
+
+
+def test_gmail_fetches_its_message_id_and_renews_sessions_before_google_does() -> None:
+    gmail = quirks_for(Provider.GMAIL, GMAIL_CAPS)
+    assert fetch_items(gmail) == ("X-GM-MSGID",)
+    assert not session_due_for_renewal(gmail, 3600)
+    assert session_due_for_renewal(gmail, 23.5 * 3600)
+    other = quirks_for(Provider.OTHER)
+    assert fetch_items(other) == () and not session_due_for_renewal(other, 10 * 86400)
