@@ -321,9 +321,8 @@ def _accept(settings: Settings, session: Session, facts: ReplyFacts, now: dateti
         current_version=current,
     )
     if not decision.accepted:
-        if facts.auto_generated:
-            raise _Refused(decision.reason, None)
-        raise _Refused(decision.reason, row.owner if row is not None else None)
+        raise _Refused(decision.reason, row.owner if row is not None and decision.tell_owner
+                       else None)
     assert row is not None and facts.command is not None
     consumed = session.execute(
         update(CommandToken)

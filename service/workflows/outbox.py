@@ -59,6 +59,7 @@ __all__ = [
     "SendPolicy",
     "SendReport",
     "cancel",
+    "cancel_row",
     "listing",
     "next_due",
     "queue",
@@ -726,19 +727,31 @@ def listing(
     return data
 
 
+def cancel_row(session: Session, outbox_id: int, reason: str) -> OutboxMessage | None:
+    """Stop a message that has not gone out (in the caller's transaction).
+
+    Returns the row, or None when it cannot be stopped any more (sending or sent);
+    e.g. offboarding holds a farewell when the client writes again.
+    """
+    row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+    if row is None or row.state in ("sending", "sent"):
+        return None
+    if row.state != "cancelled":
+        row.state = "cancelled"
+        row.error = reason
+    return row
+
+
 def cancel(store: Store, outbox_id: int) -> dict[str, Any]:
-    """Cancel a message not sent yet; UsageError when it is gone, sending or sent."""
+    """`outbox cancel ID`; UsageError when the message is unknown, sending or sent."""
     with store.session() as session:
-        row = session.get(OutboxMessage, outbox_id, with_for_update=True)
-        if row is None:
+        row = cancel_row(session, outbox_id, "cancelled from the command line")
+        if row is not None:
+            return row_json(row)
+        existing = session.get(OutboxMessage, outbox_id)
+        if existing is None:
             raise UsageError(f"no outbox message with id {outbox_id}")
-        if row.state in ("scheduled", "failed", "uncertain"):
-            row.state = "cancelled"
-            row.error = "cancelled from the command line"
-            return row_json(row)
-        if row.state == "cancelled":
-            return row_json(row)
-        raise UsageError(f"message {outbox_id} is {row.state} and cannot be cancelled")
+        raise UsageError(f"message {outbox_id} is {existing.state} and cannot be cancelled")
 
 
 def next_due(store: Store) -> datetime | None:

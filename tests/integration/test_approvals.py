@@ -242,3 +242,22 @@ def test_our_own_request_is_never_taken_for_a_reply(env: Env) -> None:
     outcome = approvals.process_reply(env.settings, env.store, copy)
     assert not outcome.accepted and outcome.notified is None
     assert acted(env) == []
+
+
+def test_tokens_are_keyed_with_the_approval_secret_when_configured(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    monkeypatch.setenv("SG_TEST_APPROVAL_SECRET", "k" * 32)
+    approvals_cfg = env.settings.approvals.model_copy(
+        update={"secret_env": "SG_TEST_APPROVAL_SECRET"})
+    env.settings = env.settings.model_copy(update={"approvals": approvals_cfg})
+    received = request(env)
+    token = received["Reply-To"].split("+", 1)[1].split("@", 1)[0]
+    with env.store.session() as session:
+        stored = session.scalars(select(CommandToken.token_hash)).one()
+    assert stored != hashlib.sha256(token.encode()).hexdigest()  # a copied DB is not enough
+    assert token not in stored
+    assert approvals.process_reply(env.settings, env.store,
+                                   reply_to(received, smtp=env.smtp)).accepted
