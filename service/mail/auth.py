@@ -539,7 +539,10 @@ async def smtp_login(smtp: Any, section: Any) -> None:
     if not _uses_oauth2(section):
         await smtp.login(section.username, section.password() or "")
         return
-    source = token_source(section)
+    try:
+        source = token_source(section)  # msal may reach its authority here
+    except TokenError as exc:
+        raise aiosmtplib.SMTPException(str(exc)) from None
     for attempt in (1, 2):
         try:
             access = await asyncio.to_thread(source.token)

@@ -106,8 +106,10 @@ def login_introspections(idp: OAuthProvider) -> list[bool]:
 
 
 def test_imap_xoauth2_with_a_refreshed_google_token(
-    idp: OAuthProvider, dovecot: OAuthDovecot, monkeypatch: pytest.MonkeyPatch
+    idp: OAuthProvider, dovecot: OAuthDovecot, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # google-auth, urllib3, imaplib all at their chattiest
     settings = google_settings(idp, dovecot, monkeypatch)
     client = connect(settings.mailbox)
     try:
@@ -120,6 +122,8 @@ def test_imap_xoauth2_with_a_refreshed_google_token(
     # a second connection reuses the token: no new refresh
     connect(settings.mailbox).logout()
     assert idp.state.grants["refresh_token"] == 1
+    secrets = [CLIENT_SECRET, str(settings.mailbox.oauth2_refresh_token()), *idp.issued]
+    assert not [s for s in secrets if s in caplog.text]
 
 
 def test_imap_oauthbearer(
