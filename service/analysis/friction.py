@@ -121,7 +121,7 @@ class Rules:
     by_prefix: dict[str, tuple[int, ...]]  # first letters -> rules that can start there
     scan_all: tuple[int, ...]  # rules tried over the whole text (punctuation, digits)
     at_start: tuple[int, ...]  # rules tried only at sentence starts
-    candidates_cache: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
+    candidates_cache: dict = field(default_factory=dict, compare=False)  # memo: heads, regexes
 
 
 def _lower_pattern(pattern: str) -> str:
@@ -442,6 +442,16 @@ def _candidates(rules: Rules, head: str) -> tuple[int, ...]:
     return cached
 
 
+def _any_of(rules: Rules, cands: tuple[int, ...]) -> re.Pattern[str]:
+    """A single regex matching where any of the candidate rules matches (memoised)."""
+    key = ("any", *cands)
+    rx = rules.candidates_cache.get(key)
+    if rx is None:
+        rx = re.compile("|".join(f"(?:{rules.rules[i].regex.pattern})" for i in cands))
+        rules.candidates_cache[key] = rx
+    return rx
+
+
 def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
     found: list[tuple[Rule, int, int]] = []
     lower, norm, all_rules = doc.lower, doc.norm, rules.rules
@@ -456,7 +466,11 @@ def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
                 m = rule.regex.match(text_for(rule), s, e)
                 if m:
                     found.append((rule, m.start(), m.end()))
-    for i in rules.scan_all:
+    scan_all = rules.scan_all
+    if (len(scan_all) > 1 and not any(all_rules[i].case for i in scan_all)
+            and not _any_of(rules, scan_all).search(lower)):
+        scan_all = ()  # none can match anywhere: one scan instead of one per rule
+    for i in scan_all:
         rule = all_rules[i]
         if rule.kind in kinds:
             found.extend((rule, m.start(), m.end()) for m in rule.regex.finditer(text_for(rule)))
@@ -465,7 +479,12 @@ def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
         head = lower[pos:pos + _PREFIX_LEN]
         if "\n" in head or "  " in head or "\t" in head or "\r" in head:
             head = _WS_RUN.sub(" ", lower[pos:pos + 3 * _PREFIX_LEN])[:_PREFIX_LEN]
-        for i in _candidates(rules, head):
+        cands = _candidates(rules, head)
+        if not cands:
+            continue
+        if len(cands) > 1 and not _any_of(rules, cands).match(lower, pos):
+            continue  # one combined match says no candidate starts here (the usual case)
+        for i in cands:
             rule = all_rules[i]
             if rule.kind in kinds:
                 m = rule.regex.match(lower, pos)
@@ -553,7 +572,14 @@ def _address(raw: str) -> str:
 
 def _exempt_spans(doc: Doc, rules: Rules) -> list[tuple[int, int]]:
     """Benign phrases the lexicon and the model misread ("hate to chase", "corrupt file")."""
-    return [m.span() for rx in rules.tone_exempt for m in rx.finditer(doc.lower)]
+    combined = _combined_exempt(rules.tone_exempt)
+    return [m.span() for m in combined.finditer(doc.lower)] if combined else []
+
+
+@functools.lru_cache(maxsize=8)
+def _combined_exempt(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
+    """One alternation instead of one scan per phrase (the text is scanned once)."""
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns)) if patterns else None
 
 
 def _masked(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -586,9 +612,6 @@ def _tone_hit(doc: Doc, rules: Rules, assessments: Sequence[Assessment]) -> _Hit
     return _Hit("negative_tone", weight, start, end, idx)
 
 
-_EXEMPT_USERS = frozenset({"negative_tone", "hostility"})
-
-
 def _hostility(doc: Doc, rules: Rules, lowered: str) -> tuple[_Hit, list[Evidence]] | None:
     """The offensive-language model, applied per sentence of the new text (quotes blanked).
 
@@ -603,26 +626,29 @@ def _hostility(doc: Doc, rules: Rules, lowered: str) -> tuple[_Hit, list[Evidenc
     except hostility.HostilityModelError as exc:
         _warn_once(str(exc))
         return None
-    table = model.table
-    per_sentence: dict[int, dict[str, int]] = {}
-    suspect: dict[int, tuple[float, int, int]] = {}  # sentence -> its strongest word
-    for m in hostility.spans(lowered):
-        word = m.group()
-        row = table.get(word)
-        if row is None:
-            continue
-        idx = doc.sentence_of(m.start())
-        counts = per_sentence.setdefault(idx, {})
-        counts[word] = counts.get(word, 0) + 1
-        c = row[-2]
-        if c > 0 and c > suspect.get(idx, (0.0, 0, 0))[0]:
-            suspect[idx] = (c, m.start(), m.end())
+    table, pos_sq = model.table, model.pos_sq
     t = rules.hostility_threshold
+    floor = hostility.min_positive_mass(model, t)
     scored = []
-    for idx in suspect:
-        p = hostility.probability_of_counts(model, per_sentence[idx])[0]
-        if p > t:
-            scored.append((p, idx))
+    suspect: dict[int, tuple[float, int, int]] = {}  # sentence -> its strongest word
+    for idx, (s, e) in enumerate(doc.sentences):
+        words = hostility.TOKEN.findall(lowered, s, e)
+        if sum(pos_sq.get(w, 0.0) for w in set(words)) <= floor:
+            continue  # no mix of these words can score above the threshold
+        counts: dict[str, int] = {}
+        for w in words:
+            if w in table:
+                counts[w] = counts.get(w, 0) + 1
+        p = hostility.probability_of_counts(model, counts)[0]
+        if p <= t:
+            continue
+        scored.append((p, idx))
+        best = (0.0, s, s)
+        for m in hostility.TOKEN.finditer(lowered, s, e):
+            row = table.get(m.group())
+            if row is not None and row[-2] > best[0]:
+                best = (row[-2], m.start(), m.end())
+        suspect[idx] = best
     if not scored:
         return None
     scored.sort(reverse=True)
@@ -719,19 +745,28 @@ def detect_in(
     hits = _phrase_hits(doc, rules, wanted)
     if rules.caps.kind in wanted:
         hits.extend(_caps_hits(doc, rules))
-    exempt = _exempt_spans(doc, rules) if wanted & _EXEMPT_USERS else []
+    # Benign phrases the lexicon and the model misread are looked for only when one of those
+    # detectors would fire (the scan is the costly part and most mail has no such hit).
+    exempt: list[tuple[int, int]] | None = None
     if "negative_tone" in wanted:
-        if exempt:
-            assessments = assess(_masked(doc.norm, exempt))[1]  # 2nd pass only when needed
-        elif assessments is None:
+        if assessments is None:
             assessments = assess(doc.norm)[1]
         tone_hit = _tone_hit(doc, rules, assessments)
+        if tone_hit:
+            exempt = _exempt_spans(doc, rules)
+            if exempt:
+                tone_hit = _tone_hit(doc, rules, assess(_masked(doc.norm, exempt))[1])
         if tone_hit:
             hits.append(tone_hit)
     extra: dict[str, list[Evidence]] = {}
     extra_weight: dict[str, float] = {}
     if "hostility" in wanted:
-        found = _hostility(doc, rules, _masked(doc.lower, exempt) if exempt else doc.lower)
+        found = _hostility(doc, rules, doc.lower)
+        if found is not None:
+            if exempt is None:
+                exempt = _exempt_spans(doc, rules)
+            if exempt:
+                found = _hostility(doc, rules, _masked(doc.lower, exempt))
         if found is not None:
             hits.append(found[0])
             if found[1]:

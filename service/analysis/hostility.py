@@ -31,14 +31,15 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 #: The vectorizer's token pattern (checked against the shipped vectorizer at extraction).
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
-_TOKEN = re.compile(TOKEN_PATTERN)
+TOKEN = re.compile(TOKEN_PATTERN)
+_TOKEN = TOKEN
 _FORMAT = 1
 
 
@@ -46,7 +47,7 @@ class HostilityModelError(RuntimeError):
     """The shipped model cannot be read or has settings this scorer does not reproduce."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: one model per process
 class HostilityModel:
     """Everything needed to score a text: per word, its idf and per-fold coefficients."""
 
@@ -56,6 +57,8 @@ class HostilityModel:
     a: tuple[float, ...]
     b: tuple[float, ...]
     source: str  # package version and file digest, for the record
+    # word -> max over folds of its positive coefficient, squared (for the Cauchy-Schwarz bound)
+    pos_sq: dict[str, float] = field(default_factory=dict)
 
     @property
     def folds(self) -> int:
@@ -151,13 +154,18 @@ def _from_parameters(data: dict, source: str) -> HostilityModel:
     a = tuple(float(x) for x in data["a"])
     k = len(a)
     table = {}
+    pos_sq: dict[str, float] = {}
     for word, (idf, *w) in data["words"].items():
         if len(w) != k:
             raise HostilityModelError(f"word {word!r}: {len(w)} coefficients for {k} folds")
         logit = sum(-ai * wi for ai, wi in zip(a, w, strict=True)) / k
         table[word] = (*(idf * wi for wi in w), idf * logit, idf)
+        top = max(w)
+        if top > 0:
+            pos_sq[word] = top * top
     return HostilityModel(table=table, intercepts=tuple(float(x) for x in data["intercepts"]),
-                          a=a, b=tuple(float(x) for x in data["b"]), source=source)
+                          a=a, b=tuple(float(x) for x in data["b"]), source=source,
+                          pos_sq=pos_sq)
 
 
 def _version() -> str:
@@ -262,6 +270,39 @@ def score(text: str, *, top: int = 5, model: HostilityModel | None = None) -> Ho
     contrib = [WordContribution(w, tf * model.table[w][-2] * inv) for w, tf in counts.items()]
     contrib = sorted((c for c in contrib if c.logit > 0), key=lambda c: -c.logit)
     return HostilityScore(probability=p, words=tuple(contrib[:top]))
+
+
+def _bound_probability(model: HostilityModel, radius: float) -> float:
+    """Highest probability any text can reach when its positive coefficients have this norm.
+
+    With x >= 0 and ||x|| = 1, w_i . x <= ||w_i+ restricted to the text's words|| (Cauchy-
+    Schwarz), and the calibration is increasing in the decision value when a_i < 0.
+    """
+    p = 0.0
+    for i in range(model.folds):
+        z = model.a[i] * (model.intercepts[i] + radius) + model.b[i]
+        p += 1.0 / (1.0 + math.exp(z)) if z < 0 else math.exp(-z) / (1.0 + math.exp(-z))
+    return p / model.folds
+
+
+@functools.lru_cache(maxsize=16)
+def min_positive_mass(model: HostilityModel, threshold: float) -> float:
+    """Sum of ``pos_sq`` below which a text cannot score above ``threshold`` (exact bound).
+
+    Lets callers skip the scoring of sentences that cannot fire; 0.0 (never skip) when the
+    calibration is not increasing.
+    """
+    if any(a >= 0 for a in model.a) or _bound_probability(model, 0.0) > threshold:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    while _bound_probability(model, hi) <= threshold:
+        hi *= 2
+        if hi > 1e6:
+            return float("inf")
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _bound_probability(model, mid) <= threshold else (lo, mid)
+    return lo * lo
 
 
 def spans(lowered: str) -> Iterable[re.Match[str]]:
