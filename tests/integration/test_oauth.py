@@ -376,3 +376,21 @@ def test_smtp_token_trouble_is_a_transient_delivery_error(
             asyncio.run(_send_one(settings))
     assert info.value.transient and "invalid_grant" in str(info.value)
     assert server.logins == []
+
+
+def test_smtp_with_an_unreachable_microsoft_authority_is_transient(
+    idp: OAuthProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.rig.dovecot import free_port
+
+    with OAuthSmtpServer(idp) as server:
+        settings = settings_from_mapping({"smtp": {
+            "host": "127.0.0.1", "port": server.port, "security": "none", "username": TEAM,
+            "from_address": TEAM, "auth": "oauth2", "oauth2_provider": "microsoft",
+            "oauth2_client_id": CLIENT_ID, "oauth2_tenant": "t",
+            "oauth2_authority": f"https://127.0.0.1:{free_port()}/t",
+            "oauth2_flow": "client_credentials", "oauth2_client_secret_env": SECRET_ENV,
+        }})
+        with pytest.raises(DeliveryError) as info:
+            asyncio.run(_send_one(settings))
+    assert info.value.transient and "authority" in str(info.value)
