@@ -235,6 +235,7 @@ class Offboarding(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     farewell_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     held_reason: Mapped[str | None] = mapped_column(Text)
+    agreed: Mapped[str | None] = mapped_column(Text)  # what the meeting agreed (MET text)
 
 
 class Draft(Base):
@@ -256,6 +257,8 @@ class Draft(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # slots proposed, thread continued, pending items named, outbox row, hold details
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class PendingItem(Base):
