@@ -146,6 +146,8 @@ class OAuth2Fields(_Section):
                              "('google', 'microsoft' or 'generic')")
         if not self.oauth2_client_id:
             raise ValueError("auth = 'oauth2' needs oauth2_client_id")
+        if not getattr(self, "username", None):
+            raise ValueError("auth = 'oauth2' needs username (the mailbox the token is for)")
         has_secret = bool(self.oauth2_client_secret_env or self.oauth2_client_secret_file)
         has_refresh = bool(self.oauth2_refresh_token_env or self.oauth2_refresh_token_file)
         if self.oauth2_flow == "client_credentials":
