@@ -212,3 +212,12 @@ def test_smtp_reuses_the_mailbox_oauth2_keys_unless_it_has_its_own() -> None:
         "oauth2_provider": "google", "oauth2_client_id": "g", "oauth2_refresh_token_env": "R"}})
     assert own.smtp is not None and own.smtp.oauth2_provider == "google"
     assert own.smtp.oauth2_tenant is None
+
+
+def test_smtp_oauth2_needs_a_username() -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping({"smtp": {
+            "host": "smtp.gmail.com", "from_address": "x@y", "auth": "oauth2",
+            "oauth2_provider": "google", "oauth2_client_id": "g",
+            "oauth2_refresh_token_env": "R"}})
+    assert "smtp" in str(info.value) and "username" in str(info.value)
