@@ -174,3 +174,48 @@ def test_no_folders_no_guesses() -> None:
     found = find_special_folders([FolderInfo("INBOX"), FolderInfo("Clients")])
     assert all(found.get(role) is None for role in ("sent", "trash", "drafts", "junk", "all"))
     assert dict(found.how) == {}
+
+
+class _Recorded:
+    """An IMAPClient stand-in answering LIST/XLIST with recorded data."""
+
+    folder_encode = True
+
+    def __init__(self, capabilities: set[str], answers: dict[str, list[tuple]]) -> None:
+        self.capabilities = capabilities
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def has_capability(self, name: str) -> bool:
+        return name in self.capabilities
+
+    def xlist_folders(self) -> list[tuple]:
+        self.asked.append("XLIST")
+        return self.answers["XLIST"]
+
+    def list_folders(self) -> list[tuple]:
+        self.asked.append("LIST")
+        return self.answers["LIST"]
+
+
+def test_old_gmail_without_special_use_is_asked_with_xlist() -> None:
+    from service.mail.folders import discover_special_folders
+
+    client = _Recorded({"XLIST"}, {
+        "XLIST": [((b"\\HasNoChildren", b"\\AllMail"), b"/", "[Gmail]/All Mail"),
+                  ((b"\\HasNoChildren", b"\\Sent"), b"/", "[Gmail]/Sent Mail")],
+        "LIST": [],
+    })
+    found = discover_special_folders(client)
+    assert client.asked == ["XLIST"]
+    assert (found.sent, found.all) == ("[Gmail]/Sent Mail", "[Gmail]/All Mail")
+
+
+def test_server_without_extensions_gets_a_plain_list_and_a_name_guess() -> None:
+    from service.mail.folders import discover_special_folders, special_folder
+
+    client = _Recorded(set(), {"LIST": [((b"\\HasNoChildren",), b".", "INBOX.Gesendet")]})
+    assert discover_special_folders(client).sent == "INBOX.Gesendet"
+    assert client.asked == ["LIST"]
+    assert special_folder(client, "sent", "Configured") == "Configured"
+    assert client.asked == ["LIST"]  # configured: nothing asked
