@@ -6,7 +6,10 @@ No tests here: each test module wraps :func:`open_env` in its own fixture.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -117,6 +120,22 @@ def parse(raw: bytes) -> EmailMessage:
     return msg
 
 
+_TEMPLATES: list[Path] = []
+
+
+def _fresh_sqlite(target: Path) -> str:
+    """A migrated SQLite database, copied from one migrated once per run (saves ~0.5 s/test)."""
+    if not _TEMPLATES or not _TEMPLATES[0].exists():
+        folder = Path(tempfile.mkdtemp(prefix="sg-outbox-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        template = folder / "template.db"
+        Store(f"sqlite:///{template}").dispose()  # closing the last connection ends the WAL
+        _TEMPLATES[:] = [template]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_TEMPLATES[0], target)
+    return f"sqlite:///{target}"
+
+
 def open_env(dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
              database_url: str | None = None, **settings_kwargs: Any) -> Iterator[Env]:
     """Service mailbox, two owners and a client mailbox; an SMTP relay stamping our A-R."""
@@ -126,7 +145,7 @@ def open_env(dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     smtp.start()
     monkeypatch.setenv(SMTP_PASSWORD_ENV, smtp.password)
     monkeypatch.setenv(IMAP_PASSWORD_ENV, dovecot.password(SERVICE))
-    url = database_url or f"sqlite:///{tmp_path / 'state' / 'sg.db'}"
+    url = database_url or _fresh_sqlite(tmp_path / "state" / "sg.db")
     settings = make_settings(dovecot, smtp, url, **settings_kwargs)
     store = Store(url)
     try:
