@@ -103,9 +103,12 @@ def _report(ctx: PartContext, **fields: Any) -> None:
 async def watch_mailbox(ctx: PartContext) -> None:
     """IDLE/poll the mailbox in the watcher's thread; after new mail, the live pass's steps.
 
-    Owners' reply commands are acted on before their batch is committed; then
-    health is re-assessed (alerts queued), offboardings see the new mail, and
-    the outbox is woken so alerts go out now rather than at the next poll.
+    Owners' reply commands are acted on before their batch is committed (in
+    the watcher's thread). The rest runs here, off that thread, so the watcher
+    is back in IDLE at once: health is re-assessed (alerts queued),
+    offboardings see the new mail, and the outbox is woken so alerts go out
+    now rather than at the next poll. Mail arriving meanwhile is batched into
+    the next round; a failing round is logged and retried with the next mail.
     """
     from .app import refresh_health
     from .directory import Directory
@@ -115,29 +118,50 @@ async def watch_mailbox(ctx: PartContext) -> None:
 
     settings = ctx.settings
     store = ctx.store
+    loop = asyncio.get_running_loop()
     ingestor = Ingestor(store, Directory.from_settings(settings), workers=1,
                         before_store=reply_hook(settings, store))
     after_new_mail = _offboarding_hook()
+    new_mail = asyncio.Event()
+    stored_ids: list[str] = []
+    lock = threading.Lock()
 
-    def on_sync(result: Any) -> None:
+    def on_sync(result: Any) -> None:  # the watcher's thread: keep it short
         metrics.messages_ingested(result.stored)
         metrics.sync_finished(result.seconds)
         if result.stored:
-            refresh_health(settings, store)
-            if after_new_mail is not None and result.stored_ids:
-                after_new_mail(settings, store, list(result.stored_ids))
-            wake = ctx.runtime.wake_outbox
-            if wake is not None:
-                wake()
+            with lock:
+                stored_ids.extend(result.stored_ids)
+            loop.call_soon_threadsafe(new_mail.set)
+
+    def after_sync() -> None:
+        with lock:
+            ids = list(stored_ids)
+            stored_ids.clear()
+        refresh_health(settings, store)
+        if after_new_mail is not None and ids:
+            after_new_mail(settings, store, ids)
 
     watcher = MailboxWatcher(settings, ingestor, on_sync=on_sync)
     thread = watcher.start()
     try:
-        while not await ctx.sleep(1.0):
+        while not ctx.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(new_mail.wait(), timeout=1.0)
             _report(ctx, mode=watcher.mode, syncs=watcher.syncs,
                     last_sync=_iso(watcher.last_sync), last_error=watcher.last_error)
             if not thread.is_alive():
                 raise RuntimeError("the IMAP watcher thread ended on its own")
+            if new_mail.is_set() and not ctx.stopping.is_set():
+                new_mail.clear()
+                try:
+                    await asyncio.to_thread(after_sync)
+                except Exception as exc:  # the mail is stored; the next round retries
+                    log.error("event=after_sync_failed error=%s", exc, exc_info=exc)
+                    _report(ctx, last_error=f"after sync: {type(exc).__name__}: {exc}")
+                wake = ctx.runtime.wake_outbox
+                if wake is not None:
+                    wake()
     finally:
         await asyncio.to_thread(watcher.stop, 10.0)
         ingestor.close()
