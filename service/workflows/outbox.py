@@ -290,9 +290,13 @@ def _backoff(policy_: SendPolicy, attempts: int) -> timedelta:
 
 def _claim(
     settings: Settings, store: Store, policy_: SendPolicy, now: datetime, report: SendReport
-) -> list[_Job]:
-    """Pick due rows and commit them as `sending` (the commit comes before any connect)."""
+) -> tuple[list[_Job], int]:
+    """Pick due rows and commit them as `sending` (the commit comes before any connect).
+
+    Returns the jobs and how many rows were looked at (deferred ones included).
+    """
     jobs: list[_Job] = []
+    seen = 0
     with store.session() as session:
         query = (
             select(OutboxMessage)
@@ -306,6 +310,7 @@ def _claim(
             .with_for_update(skip_locked=True)
         )
         for row in session.scalars(query):
+            seen += 1
             if _windowed(settings, row):
                 tz = settings.client_timezone(settings.client(row.client) if row.client else None)
                 window = _window(settings)
@@ -319,7 +324,7 @@ def _claim(
             row.error = None
             jobs.append(_Job(row.id, row.raw, row.from_addr, tuple(row.to_addrs),
                              row.message_id, row.attempts))
-    return jobs
+    return jobs, seen
 
 
 def _windowed(settings: Settings, row: OutboxMessage) -> bool:
@@ -373,14 +378,13 @@ def _send_batches(
     tls_context: ssl.SSLContext | None,
 ) -> None:
     while True:
-        jobs = _claim(settings, store, policy_, now, report)
-        if not jobs:
-            return
-        if hook:
-            for job in jobs:
-                hook("claimed", job.id)
-        asyncio.run(_deliver(settings, store, jobs, policy_, now, report, hook, tls_context))
-        if len(jobs) < policy_.batch_size:
+        jobs, seen = _claim(settings, store, policy_, now, report)
+        if jobs:
+            if hook:
+                for job in jobs:
+                    hook("claimed", job.id)
+            asyncio.run(_deliver(settings, store, jobs, policy_, now, report, hook, tls_context))
+        if seen < policy_.batch_size:
             return
 
 
@@ -406,17 +410,21 @@ async def _deliver(
             _event(session, "error", str(exc))
         return
     sent_folder: _LazySent | None = _LazySent(settings) if settings.mailbox else None
+    pending = list(jobs)
     try:
-        for job in jobs:
+        while pending:
+            job = pending[0]
             if hook:
                 hook("connected", job.id)
-            if not transport.connected:
+            pending.pop(0)
+            if not transport.connected:  # not tried: the attempt does not count
                 outcome = Outcome("retry", "connection closed earlier in the batch")
-            else:
-                outcome = await transport.send(
-                    job.raw, job.mail_from, job.recipients,
-                    before_data=lambda job=job: _mark_data(store, job.id),
-                )
+                _record(settings, store, job, outcome, policy_, now, report, None, tried=False)
+                continue
+            outcome = await transport.send(
+                job.raw, job.mail_from, job.recipients,
+                before_data=lambda job=job: _mark_data(store, job.id),
+            )
             if outcome.status == "sent" and hook:
                 hook("accepted", job.id)
             _record(settings, store, job, outcome, policy_, now, report, sent_folder)
@@ -424,6 +432,21 @@ async def _deliver(
         await transport.close()
         if sent_folder is not None:
             sent_folder.close()
+        if pending:  # stopped early (shutdown, error): untouched rows go back, untried
+            _release(store, [job.id for job in pending])
+
+
+def _release(store: Store, ids: Sequence[int]) -> None:
+    with store.session() as session:
+        for row in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.id.in_(list(ids)),
+                                        OutboxMessage.state == "sending")
+        ):
+            if row.error and row.error.startswith(DATA_MARKER):
+                continue
+            row.state = "scheduled"
+            row.attempts = max(0, row.attempts - 1)
+            row.error = "stopped before sending; will go on the next pass"
 
 
 def _mark_data(store: Store, outbox_id: int) -> None:
@@ -488,6 +511,8 @@ def _record(
     now: datetime,
     report: SendReport,
     sent: _LazySent | None,
+    *,
+    tried: bool = True,
 ) -> None:
     saved, problem = (False, None)
     if outcome.status == "sent":
@@ -496,6 +521,8 @@ def _record(
         row = session.get(OutboxMessage, job.id, with_for_update=True)
         if row is None:
             return
+        if not tried:
+            row.attempts = max(0, row.attempts - 1)
         if outcome.status == "sent":
             row.state = "sent"
             row.sent_at = datetime.now(UTC)

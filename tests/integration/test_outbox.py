@@ -338,3 +338,42 @@ def test_timeout_before_data_retries_and_after_data_is_uncertain(env: Env) -> No
     assert report.uncertain == [late]
     assert "DATA" in (row(env, late).error or "")
     assert len(env.raw_inbox(CLIENT)) == 2  # each delivered once, nothing resent
+
+
+def test_a_pass_stopped_early_puts_untouched_messages_back(env: Env) -> None:
+    ids = [farewell(env) for _ in range(3)]
+
+    class Stop(Exception):
+        pass
+
+    def hook(point: str, outbox_id: int) -> None:
+        if point == "connected" and outbox_id == ids[1]:
+            raise Stop
+
+    with pytest.raises(Stop):
+        outbox.send_due(env.settings, env.store, policy_=FAST, hook=hook)
+    assert [row(env, i).state for i in ids] == ["sent", "scheduled", "scheduled"]
+    assert row(env, ids[1]).attempts == 0  # never tried
+    assert outbox.send_due(env.settings, env.store, policy_=FAST).sent == ids[1:]
+    assert len(env.raw_inbox(CLIENT)) == 3
+
+
+def test_deferred_rows_do_not_hide_due_ones_behind_the_batch_limit(
+    dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gen = open_env(dovecot, tmp_path, monkeypatch, window="09:00-17:00", days="mon-fri")
+    env = next(gen)
+    try:
+        berlin = ZoneInfo("Europe/Berlin")
+        morning = datetime(2026, 11, 25, 10, tzinfo=berlin)
+        stale = [farewell(env, now=morning) for _ in range(3)]  # due in the window...
+        with env.store.session() as session:
+            notice = outbox.queue_notice(session, env.settings, owner=OWNER, kind="alert",
+                                         subject="Acme", text="...", now=morning).id
+        evening = datetime(2026, 11, 25, 18, tzinfo=berlin)  # ...but retried after closing
+        small = SendPolicy(batch_size=2, backoff_base=timedelta(0), backoff_cap=timedelta(0))
+        report = outbox.send_due(env.settings, env.store, policy_=small, now=evening)
+        assert sorted(report.deferred) == stale
+        assert report.sent == [notice]
+    finally:
+        gen.close()
