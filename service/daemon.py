@@ -76,10 +76,14 @@ class Runtime:
 
 def check_secrets(settings: Settings) -> None:
     """Read every configured secret once, so a missing credential fails at start or reload."""
-    if settings.mailbox is not None:
-        settings.mailbox.password()
-    if settings.smtp is not None:
-        settings.smtp.password()
+    for section in (settings.mailbox, settings.smtp):
+        if section is None:
+            continue
+        if section.auth == "oauth2":
+            section.oauth2_client_secret()
+            section.oauth2_refresh_token()
+        else:
+            section.password()
     approvals = settings.approvals
     if approvals.secret_env or approvals.secret_file:
         approvals.secret()
@@ -338,8 +342,19 @@ class Daemon:
 
     # -- status --
     def _status_line(self) -> str:
+        """What `systemctl status` shows: the parts, and the watcher's state once known."""
         names = self.supervisor.names() if self.supervisor else []
-        return f"running: {', '.join(names) or 'no parts'}"
+        shown = []
+        for name in names:
+            report = self.runtime.reports.get(name, {})
+            if report.get("last_error"):
+                shown.append(f"{name} (retrying: {str(report['last_error'])[:80]})")
+            elif report.get("mode"):
+                synced = str(report.get("last_sync") or "never")[:19].replace("T", " ")
+                shown.append(f"{name} ({report['mode']}, synced {synced} UTC)")
+            else:
+                shown.append(name)
+        return f"running: {', '.join(shown) or 'no parts'}"
 
     def state(self) -> dict[str, Any]:
         parts: dict[str, Any] = {}
@@ -363,11 +378,16 @@ class Daemon:
         write_state(self.settings.state_dir, state or self.state())
 
     async def _state_loop(self) -> None:
+        shown = self._status_line()
         while True:
             try:
                 await asyncio.to_thread(self._write_state)
             except OSError as exc:
                 log.warning("event=state_write_failed error=%s", exc)
+            line = self._status_line()
+            if line != shown and not self._stop.is_set():
+                self.notifier.status(line)
+                shown = line
             await asyncio.sleep(STATE_EVERY)
 
     async def _watchdog_loop(self, interval: float) -> None:

@@ -19,7 +19,7 @@ from prometheus_client import generate_latest
 
 from service import metrics
 from service.config import settings_from_mapping
-from service.daemon import daemon_status, write_state
+from service.daemon import check_secrets, daemon_status, write_state
 from service.errors import ConfigError
 from service.store.db import Store
 from service.store.models import CommandLog, OutboxMessage
@@ -257,3 +257,26 @@ def test_daemon_status_from_the_state_file(tmp_path: Path) -> None:
     assert daemon_status(settings)["running"] is False  # type: ignore[index]
     write_state(settings.state_dir, {**state, "stopped_at": now.isoformat()})
     assert daemon_status(settings)["running"] is False  # type: ignore[index]
+
+
+# -- secrets are checked at start and on reload -----------------------------------------
+
+
+def test_check_secrets_follows_the_login_method(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    mailbox = {"host": "imap.example.com", "username": "team@example.com"}
+    oauth = {**mailbox, "auth": "oauth2", "oauth2_provider": "microsoft",
+             "oauth2_client_id": "abc",
+             "oauth2_refresh_token_file": str(tmp_path / "refresh-token")}
+    with pytest.raises(ConfigError, match="refresh-token"):
+        check_secrets(settings_from_mapping({"mailbox": oauth}))
+    (tmp_path / "refresh-token").write_text("rt")
+    check_secrets(settings_from_mapping({"mailbox": oauth}))  # no password needed
+    with pytest.raises(ConfigError, match="no secret configured"):
+        check_secrets(settings_from_mapping({"mailbox": mailbox}))
+    monkeypatch.setenv("SG_PW", "x")
+    check_secrets(settings_from_mapping({"mailbox": {**mailbox, "password_env": "SG_PW"}}))
+    with pytest.raises(ConfigError, match="SG_SECRET"):
+        check_secrets(settings_from_mapping({"approvals": {"secret_env": "SG_SECRET"}}))
+    with pytest.raises(ConfigError, match=r"service\.metrics"):
+        check_secrets(settings_from_mapping({"service": {"metrics": "nowhere"}}))
