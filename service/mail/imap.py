@@ -331,13 +331,25 @@ class _Syncer:
 
     def folder(self, folder: str) -> None:
         client = self.client
+        checkpoint = self.ingestor.checkpoint(folder)
+        if checkpoint is not None:
+            # STATUS reads the server's index; SELECT may rescan the folder (on
+            # Dovecot/Maildir: ~0.5 ms vs ~300 ms at 100k messages).
+            status = client.folder_status(folder, [b"UIDVALIDITY", b"UIDNEXT"])
+            if (
+                int(status[b"UIDVALIDITY"]) == checkpoint.uidvalidity
+                and int(status[b"UIDNEXT"]) - 1 <= checkpoint.last_uid
+            ):
+                summary = self.result.folder(folder)
+                summary.uidvalidity = checkpoint.uidvalidity
+                summary.last_uid = checkpoint.last_uid
+                return
         info = client.select_folder(folder, readonly=True)
         uidvalidity = int(info[b"UIDVALIDITY"])
         exists = int(info.get(b"EXISTS", 0))
         uidnext = int(info[b"UIDNEXT"]) if info.get(b"UIDNEXT") else None
         summary = self.result.folder(folder)
         summary.uidvalidity = uidvalidity
-        checkpoint = self.ingestor.checkpoint(folder)
         last = 0
         if checkpoint is not None:
             if checkpoint.uidvalidity == uidvalidity:
@@ -354,7 +366,7 @@ class _Syncer:
                 )
         summary.last_uid = last
         if exists == 0 or (uidnext is not None and uidnext - 1 <= last):
-            # Nothing new: no SEARCH, no FETCH (a no-op sync costs one SELECT).
+            # Nothing new: no SEARCH, no FETCH.
             if checkpoint is None or summary.rescanned:
                 settled = max(last, (uidnext or 1) - 1) if exists == 0 else last
                 self._commit([], folder, Checkpoint(folder, uidvalidity, settled))
@@ -425,7 +437,7 @@ def sync_folders(
     syncer = _Syncer(client, ingestor, batch_size, result, progress, on_total)
     for folder in folders:
         syncer.folder(folder)
-    if client.has_capability("UNSELECT"):
+    if client._imap.state == "SELECTED" and client.has_capability("UNSELECT"):
         client.unselect_folder()
     return result
 
