@@ -328,7 +328,8 @@ class Daemon:
 
     async def _reconcile(self, settings: Settings, changed: list[str]) -> None:
         supervisor = self.supervisor
-        assert supervisor is not None
+        if supervisor is None:  # still starting: the parts start with the new settings
+            return
         running = set(supervisor.names())
         for part in self.parts:
             reason = part.skip(settings)
