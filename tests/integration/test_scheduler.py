@@ -167,3 +167,15 @@ def test_next_jobs_without_a_job_table_is_empty(tmp_path: Path) -> None:
         assert next_jobs(store) == []
     finally:
         store.dispose()
+
+
+def test_status_lists_the_next_jobs(env: Env) -> None:
+    from service import app
+
+    _queue(env, not_before=datetime.now(UTC) + timedelta(hours=2))
+    sched = Scheduler(env.settings, env.store, poll=timedelta(minutes=5))
+    sched.start()
+    sched.shutdown()
+    jobs = app.status_report(env.settings, env.store)["next_jobs"]
+    assert {j["name"] for j in jobs} == {"outbox poll", "outbox wake-up"}
+    assert all(j["next_run"] for j in jobs)

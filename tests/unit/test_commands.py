@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.workflows.commands import (
     TokenRecord,
@@ -246,4 +248,41 @@ def test_authentication_can_be_switched_off() -> None:
 def test_two_from_addresses_are_refused() -> None:
     raw = raw_reply().replace(b"From: Olga <olga@northwind.test>",
                               b"From: Olga <olga@northwind.test>, mallory@evil.test")
+    assert not check(raw).accepted
+
+
+GMAIL_AR = (
+    "mx.google.com; dkim=pass header.i=@northwind.test header.s=20230601 header.b=Ab3+;"
+    " spf=pass (google.com: domain of olga@northwind.test designates 2001:db8::1 as permitted"
+    " sender) smtp.mailfrom=olga@northwind.test; dmarc=pass (p=REJECT sp=REJECT dis=NONE)"
+    " header.from=northwind.test"
+)
+
+
+def test_real_world_header_shapes() -> None:
+    assert check_authentication((GMAIL_AR,), "mx.google.com", OWNER).passed
+    # a comment hiding a semicolon and a fake result must not split the header
+    tricky = ("mx.northwind.test; dkim=fail (bad; dkim=pass header.d=northwind.test) "
+              "header.d=northwind.test")
+    assert not check_authentication((tricky,), "mx.northwind.test", OWNER).passed
+    nested = "mx.northwind.test (a (nested) comment); dmarc=pass header.from=northwind.test"
+    assert check_authentication((nested,), "mx.northwind.test", OWNER).passed
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=2000))
+def test_any_bytes_are_read_without_error_and_never_accepted(raw: bytes) -> None:
+    facts = reply_facts(raw, US)
+    decision = decide(facts, None, now=NOW, require_authenticated=True,
+                      authserv_id="mx.northwind.test", known_commands=KNOWN)
+    assert not decision.accepted
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=200).filter(lambda t: "pass" not in t.lower()), st.text(max_size=200))
+def test_topmost_header_of_ours_decides_whatever_lies_below(results: str, body: str) -> None:
+    # whatever our server wrote on top (no "pass" in it), a passing header of
+    # ours further down (which anyone could have added before) must not help
+    ours = "mx.northwind.test; " + results.replace("\r", " ").replace("\n", " ")
+    raw = raw_reply(auth=(ours, AR_PASS), body=("APPROVE\n" + body).replace("\r", ""))
     assert not check(raw).accepted
