@@ -1025,11 +1025,16 @@ for _purpose in (PURPOSE_DRAFT, PURPOSE_SCHEDULED, PURPOSE_HOLD):
 # -- progress: emails that left, new client mail ------------------------------------------
 
 
+def _left_at(row: OutboxMessage, now: datetime) -> datetime:
+    """When an email left: its send time, never before it was due (clock skew, tests)."""
+    return max(row.sent_at or now, row.not_before)
+
+
 def _after_sent(session: Session, settings: Settings, off: Offboarding, draft: Draft,
                 row: OutboxMessage, now: datetime) -> None:
     draft.state = "sent"
     if draft.kind == "farewell":
-        off.farewell_sent_at = row.sent_at or now
+        off.farewell_sent_at = _left_at(row, now)
         _move(off, "sent", now)
         send_after = off.farewell_sent_at + timedelta(days=settings.schedule.feedback_after_days)
         _create_draft(session, settings, off, "feedback_request", now, send_after=send_after)
@@ -1141,9 +1146,10 @@ def _capture_feedback(session: Session, settings: Settings, off: Offboarding,
     when = message.date or now
     request = rows.get("feedback_request")
     farewell = rows.get("farewell")
-    after_request = (request is not None and request.sent_at is not None
-                     and when >= request.sent_at - _NEWS_SLACK
-                     and when <= request.sent_at + FEEDBACK_WINDOW)
+    asked_at = _left_at(request, now) if request is not None and request.state == "sent" \
+        else None
+    after_request = (asked_at is not None and asked_at - _NEWS_SLACK <= when
+                     and when <= asked_at + FEEDBACK_WINDOW)
     parents = {message.in_reply_to, *(message.references or [])}
     to_farewell = bool(_thread_ids(farewell) & parents)
     if not (after_request or to_farewell):
@@ -1163,11 +1169,13 @@ def _capture_feedback(session: Session, settings: Settings, off: Offboarding,
     return True
 
 
-def on_new_messages(settings: Settings, store: Store, stored_message_ids: Sequence[int],
+def on_new_messages(settings: Settings, store: Store,
+                    stored_message_ids: Sequence[str] | Sequence[int],
                     *, now: datetime | None = None) -> dict[str, int]:
     """The ingest hook: hold queued offboarding emails on new client mail, keep feedback.
 
-    Call after each stored batch (ids of the new ``messages`` rows). Auto-replies and
+    Call after each stored batch (the new messages' Message-IDs, or their row ids).
+    Auto-replies and
     old mail that only now reached the store (a backfill) change nothing.
     """
     now = now or datetime.now(UTC)
@@ -1176,8 +1184,12 @@ def on_new_messages(settings: Settings, store: Store, stored_message_ids: Sequen
         return done
     advance(settings, store, now=now)
     with store.session() as session:
+        ids = list(stored_message_ids)
+        # The ingest reports Message-IDs; row ids are accepted as well.
+        key = Message.id if all(isinstance(i, int) for i in ids) else Message.message_id
         messages = session.scalars(
-            select(Message).where(Message.id.in_(list(stored_message_ids)),
+            select(Message).where(key.in_([str(i) if key is Message.message_id else i
+                                           for i in ids]),
                                   Message.role == "client",
                                   Message.auto_generated.is_(False),
                                   Message.client.is_not(None))
