@@ -171,6 +171,28 @@ async def watch_mailbox(ctx: PartContext) -> None:
         ingestor.close()
 
 
+# Workflows that add their own persistent jobs: "module:function(scheduler, settings)".
+SCHEDULES = (
+    "service.workflows.digest:schedule_digests",
+    "service.workflows.offboarding:schedule_offboarding",
+)
+
+
+def _register_jobs(scheduler: Any, settings: Settings) -> None:
+    """Each workflow's jobs; one that fails is logged and the others still run."""
+    import importlib
+
+    for spec in SCHEDULES:
+        module, _, name = spec.partition(":")
+        try:
+            register = getattr(importlib.import_module(module), name)
+            jobs = register(scheduler, settings)
+        except Exception as exc:
+            log.error("event=jobs_not_registered source=%s error=%s", spec, exc, exc_info=exc)
+            continue
+        log.info("event=jobs_registered source=%s jobs=%s", spec, ",".join(jobs or []))
+
+
 async def run_scheduler(ctx: PartContext) -> None:
     """APScheduler (its own thread): outbox passes, wake-ups, digests, follow-ups.
 
@@ -183,6 +205,7 @@ async def run_scheduler(ctx: PartContext) -> None:
 
     scheduler = Scheduler(ctx.settings, ctx.store)
     await asyncio.to_thread(scheduler.start)
+    await asyncio.to_thread(_register_jobs, scheduler, ctx.settings)
     ctx.runtime.wake_outbox = lambda: scheduler.wake_outbox(datetime.now(UTC))
     try:
         while not await ctx.sleep(2.0):

@@ -88,6 +88,8 @@ def test_ready_watchdog_reload_and_clean_stop(tmp_path: Path, notify: NotifyList
         assert ready["STATUS"] == "running: scheduler, retention"
         daemon.wait_log("event=part_skipped part=mailbox reason=no [mailbox] table")
         daemon.wait_log("event=scheduler_started")
+        daemon.wait_log("event=jobs_registered source=service.workflows.digest:schedule_digests")
+        daemon.wait_log("event=jobs_registered source=service.workflows.offboarding")
         # WATCHDOG=1 every half WATCHDOG_USEC (0.15 s): several within a second
         time.sleep(1.0)
         assert notify.count("WATCHDOG") >= 4
