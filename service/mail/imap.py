@@ -36,7 +36,6 @@ from .backoff import Backoff
 
 log = logging.getLogger(__name__)
 
-SENT_FLAG = b"\\Sent"
 SOURCE = "imap"
 # IDLE is re-issued before servers may drop it (RFC 2177: at least every 29 min;
 # NATs and some servers time out after 10), so 9 minutes.
@@ -212,10 +211,9 @@ def _logout_quietly(client: IMAPClient | None) -> None:
 
 def sent_folder(client: IMAPClient, mailbox: Any) -> str | None:
     """The configured Sent folder, else the one the server flags \\Sent (RFC 6154)."""
-    if mailbox.sent_folder:
-        return str(mailbox.sent_folder)
-    found = client.find_special_folder(SENT_FLAG)
-    return str(found) if found else None
+    from .folders import special_folder  # RFC 6154 flags, then localised well-known names
+
+    return special_folder(client, "sent", mailbox.sent_folder)
 
 
 def folders_to_sync(client: IMAPClient, mailbox: Any) -> list[str]:

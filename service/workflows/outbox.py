@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from ..config import Settings
 from ..errors import DeliveryError, MailboxError, UsageError
 from ..mail.compose import compose, domain_of, freeze, thread_headers
+from ..mail.quirks import smtp_files_sent
 from ..mail.send import Outcome, SentFolder, SmtpTransport
 from ..sendwindow import SendWindow, window_from_schedule
 from ..store.db import Store
@@ -489,6 +490,10 @@ def _save_copy(settings: Settings, job: _Job, sent: _LazySent | None) -> tuple[b
     assert settings.smtp is not None
     mode = settings.smtp.save_to_sent
     if mode == "never":
+        return False, None
+    if mode == "auto" and smtp_files_sent(settings.smtp.host):
+        # Gmail and Microsoft 365 file submitted mail themselves; checking
+        # right after sending would race their copy and APPEND a duplicate.
         return False, None
     folder = sent.get() if sent else None
     if folder is None:
