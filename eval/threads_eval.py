@@ -26,17 +26,21 @@ import json
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
 from textblob import TextBlob
 
-from service.analysis.health import HealthSettings, assess_client
+from service.analysis.health import ClientHealth, HealthSettings, assess_client
 from service.analysis.types import ClientEconomics, MessageAnalysis, MessageFacts, Tone
 
-DEFAULT_DIR = Path(__file__).parent / "threads"
+SETS: dict[str, Path] = {
+    "test": Path(__file__).parent / "threads",
+    "dev": Path(__file__).parent / "dev_threads",
+}
+DEFAULT_DIR = SETS["test"]
 FLAGGED = ("at_risk", "unhealthy")
 _WROTE = re.compile(r"^\s*(On\b.*wrote:|-{2,}\s*Original Message|From:\s.*)\s*$", re.I)
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|sv|tr)\s*(\[\d+\])?\s*:\s*)+", re.I)
@@ -149,9 +153,60 @@ def best_threshold(values: Sequence[float], gold: Sequence[bool]) -> float:
     return max(candidates, key=lambda c: prf([v < c for v in values], gold)[2])
 
 
+def assess_all(
+    threads: Sequence[Thread], settings: HealthSettings | None = None
+) -> list[ClientHealth]:
+    settings = settings or HealthSettings()
+    return [
+        assess_client(t.messages, now=t.now, settings=settings, economics=t.economics)
+        for t in threads
+    ]
+
+
+def evaluate(
+    threads: Sequence[Thread], other: Sequence[Thread] | None = None
+) -> tuple[dict[str, dict[str, tuple[float, float, float]]], list[ClientHealth], float]:
+    """P/R/F1 rows of ours and of the polarity baseline on one set.
+
+    ``other`` is the other set (dev for test, test for dev): the baseline's
+    threshold chosen there and applied here is the honest transfer number,
+    the same footing as our defaults, which were chosen on dev.
+    """
+    gold = [t.label for t in threads]
+    health = assess_all(threads)
+    ours = [h.state in FLAGGED for h in health]
+    polarity = [mean_client_polarity(t) for t in threads]
+    cut_all = best_threshold(polarity, gold)
+    rows: dict[str, dict[str, tuple[float, float, float]]] = {
+        "all": {
+            "ours": prf(ours, gold),
+            "baseline_best": prf([p < cut_all for p in polarity], gold),
+        }
+    }
+    if other:
+        cut_other = best_threshold(
+            [mean_client_polarity(t) for t in other], [t.label for t in other]
+        )
+        rows["all"]["baseline_other"] = prf([p < cut_other for p in polarity], gold)
+    half = len(threads) // 2
+    for name, idx in {"A": range(0, half), "B": range(half, len(threads))}.items():
+        rest = [i for i in range(len(threads)) if i not in idx]
+        cut = best_threshold([polarity[i] for i in rest], [gold[i] for i in rest])
+        g = [gold[i] for i in idx]
+        rows[f"half {name}"] = {
+            "ours": prf([ours[i] for i in idx], g),
+            "baseline_cv": prf([polarity[i] < cut for i in idx], g),
+        }
+    rows["all"]["flag_all"] = prf([True] * len(gold), gold)
+    return rows, health, cut_all
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", nargs="?", type=Path, default=DEFAULT_DIR)
+    ap.add_argument("folder", nargs="?", type=Path, default=None,
+                    help="a folder of threads (overrides --set)")
+    ap.add_argument("--set", choices=(*SETS, "both"), default="test",
+                    help="test = eval/threads (default), dev = eval/dev_threads, or both")
     ap.add_argument("--verbose", "-v", action="store_true", help="one line per thread")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     ap.add_argument("--oracle", action="store_true", help="hand labels instead of the analyser")
@@ -161,87 +216,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     if analyse is None and not args.oracle:
         print("service.analysis.message.analyse_message is missing; use --oracle", file=sys.stderr)
         return 1
-    threads = load_threads(args.folder, analyse, args.oracle)
-    if not threads:
-        print(f"no threads in {args.folder}", file=sys.stderr)
-        return 1
-    settings = HealthSettings()
-    gold = [t.label for t in threads]
-    health = [
-        assess_client(t.messages, now=t.now, settings=settings, economics=t.economics)
-        for t in threads
-    ]
-    ours = [h.state in FLAGGED for h in health]
-    polarity = [mean_client_polarity(t) for t in threads]
-    cut_all = best_threshold(polarity, gold)
-    base_best = [p < cut_all for p in polarity]
+    if args.folder is not None:
+        folders = {str(args.folder): args.folder}
+    elif args.set == "both":
+        folders = dict(SETS)
+    else:
+        folders = {args.set: SETS[args.set]}
+    loaded = {name: load_threads(folder, analyse, args.oracle) for name, folder in folders.items()}
+    for name, threads in loaded.items():
+        if not threads:
+            print(f"no threads in {folders[name]}", file=sys.stderr)
+            return 1
+    others: dict[str, list[Thread]] = {}
+    if args.folder is None:
+        for name in loaded:
+            twin = "dev" if name == "test" else "test"
+            if twin in loaded:
+                others[name] = loaded[twin]
+            elif SETS[twin].is_dir():
+                others[name] = load_threads(SETS[twin], analyse, args.oracle)
 
-    half = len(threads) // 2
-    halves = {"A": range(0, half), "B": range(half, len(threads))}
-    rows: dict[str, dict[str, tuple[float, float, float]]] = {
-        "all": {"ours": prf(ours, gold), "baseline_best": prf(base_best, gold)}
-    }
-    for name, idx in halves.items():
-        other = [i for i in range(len(threads)) if i not in idx]
-        cut = best_threshold([polarity[i] for i in other], [gold[i] for i in other])
-        g = [gold[i] for i in idx]
-        rows[f"half {name}"] = {
-            "ours": prf([ours[i] for i in idx], g),
-            "baseline_best": prf([base_best[i] for i in idx], g),
-            "baseline_cv": prf([polarity[i] < cut for i in idx], g),
-        }
-
-    # Cross-validated friction_gain: chosen on one half, measured on the other.
-    grid = (2.0, 2.4, 3.0, 3.5, 4.0, 5.0, 6.0)
-    flagged_at = {
-        g: [
-            assess_client(
-                t.messages, now=t.now, settings=replace(settings, friction_gain=g),
-                economics=t.economics,
-            ).state in FLAGGED
-            for t in threads
-        ]
-        for g in grid
-    }
-    for name, idx in halves.items():
-        other = [i for i in range(len(threads)) if i not in idx]
-        g_best = max(grid, key=lambda g: (
-            prf([flagged_at[g][i] for i in other], [gold[i] for i in other])[2], -g))
-        rows[f"half {name}"][f"ours_cv(g={g_best})"] = prf(
-            [flagged_at[g_best][i] for i in idx], [gold[i] for i in idx])
-    rows["all"]["flag_all"] = prf([True] * len(gold), gold)
-
-    if args.json:
-        doc = {
-            "threads": len(threads),
-            "unhealthy": sum(gold),
-            "baseline_threshold": cut_all,
-            "results": {k: {m: dict(zip(("precision", "recall", "f1"), v, strict=True))
-                            for m, v in r.items()} for k, r in rows.items()},
-            "per_thread": [
-                {"thread": t.name, "label": "unhealthy" if t.label else "healthy",
-                 "score": h.score, "state": h.state, "polarity": round(p, 3),
-                 "signals": [[s.kind, s.weight] for s in h.signals[:3]]}
-                for t, h, p in zip(threads, health, polarity, strict=True)
-            ],
-        }
-        print(json.dumps(doc, indent=2))
-        return 0
-    if args.verbose:
-        for t, h, p, flag in zip(threads, health, polarity, ours, strict=True):
-            mark = "ok " if flag == t.label else "ERR"
-            top = ", ".join(f"{s.kind} {s.weight:.0f}" for s in h.signals[:3])
-            label = "unhealthy" if t.label else "healthy"
-            print(f"{mark} {t.name:45s} {label:9s} {h.score:5.1f} {h.state:9s} "
-                  f"pol={p:+.2f}  {top}")
+    docs = {}
+    for name, threads in loaded.items():
+        rows, health, cut_all = evaluate(threads, others.get(name))
+        gold = [t.label for t in threads]
+        if args.json:
+            docs[name] = {
+                "threads": len(threads),
+                "unhealthy": sum(gold),
+                "baseline_threshold": cut_all,
+                "results": {k: {m: dict(zip(("precision", "recall", "f1"), v, strict=True))
+                                for m, v in r.items()} for k, r in rows.items()},
+                "per_thread": [
+                    {"thread": t.name, "label": "unhealthy" if t.label else "healthy",
+                     "score": h.score, "state": h.state,
+                     "polarity": round(mean_client_polarity(t), 3),
+                     "signals": [[s.kind, s.weight] for s in h.signals[:3]]}
+                    for t, h in zip(threads, health, strict=True)
+                ],
+            }
+            continue
+        if args.verbose:
+            for t, h in zip(threads, health, strict=True):
+                flag = h.state in FLAGGED
+                mark = "ok " if flag == t.label else "ERR"
+                top = ", ".join(f"{s.kind} {s.weight:.0f}" for s in h.signals[:3])
+                label = "unhealthy" if t.label else "healthy"
+                print(f"{mark} {t.name:45s} {label:9s} {h.score:5.1f} {h.state:9s} "
+                      f"pol={mean_client_polarity(t):+.2f}  {top}")
+            print()
+        mode = "oracle labels" if args.oracle else "analyse_message"
+        print(f"[{name}] {len(threads)} threads ({sum(gold)} unhealthy), "
+              f"messages read by {mode}")
+        print(f"baseline: mean client polarity < {cut_all:+.3f} (best threshold on all labels)")
+        print(f"{'split':8s} {'method':17s} {'P':>6s} {'R':>6s} {'F1':>6s}")
+        for split, r in rows.items():
+            for method, (p, rc, f1) in r.items():
+                print(f"{split:8s} {method:17s} {p:6.2f} {rc:6.2f} {f1:6.2f}")
         print()
-    mode = "oracle labels" if args.oracle else "analyse_message"
-    print(f"{len(threads)} threads ({sum(gold)} unhealthy), messages read by {mode}")
-    print(f"baseline: mean client polarity < {cut_all:+.3f} (best threshold on all labels)")
-    print(f"{'split':8s} {'method':17s} {'P':>6s} {'R':>6s} {'F1':>6s}")
-    for split, r in rows.items():
-        for method, (p, rc, f1) in r.items():
-            print(f"{split:8s} {method:17s} {p:6.2f} {rc:6.2f} {f1:6.2f}")
+    if args.json:
+        only = next(iter(docs.values())) if len(docs) == 1 else docs
+        print(json.dumps(only, indent=2))
     return 0
 
 

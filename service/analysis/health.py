@@ -37,7 +37,11 @@ from operator import attrgetter
 from types import MappingProxyType
 
 from service.analysis import economics as econ
-from service.analysis.responsiveness import silence_after_work_days, window_metrics
+from service.analysis.responsiveness import (
+    WindowMetrics,
+    silence_after_work_days,
+    window_metrics,
+)
 from service.analysis.types import ClientEconomics, Evidence, MessageFacts, Signal
 
 STATES: tuple[str, ...] = ("healthy", "watch", "at_risk", "unhealthy")
@@ -85,14 +89,27 @@ class HealthSettings:
     enter: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_ENTER))
     #: ... and left only when the score climbs back to this higher one.
     leave: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_LEAVE))
-    #: Below this many client messages (in the longest window) the state stays healthy.
+    #: Below this many client messages (in the longest window) the evidence is
+    #: thin: the state stays healthy ...
     min_messages: int = 3
+    #: ... unless there are at least this many and the score alone is already
+    #: in an alerting state. A first email is never an episode; a new client
+    #: who is clearly hostile twice in a row is what an owner wants to hear.
+    thin_evidence_messages: int = 2
     #: Calm pseudo-messages averaged in, so one bad email is not an episode.
     prior_messages: float = 1.0
-    #: Loss = 1 - exp(-gain * decayed mean badness). At 4.0 a mean badness of
-    #: 0.15 (about one clear friction message in four) costs 45 points: at_risk.
-    #: Chosen by halves on eval/threads (the ours_cv rows of eval.threads_eval).
+    #: Loss = 1 - exp(-gain * level). At 4.0 a level of 0.15 (about one clear
+    #: friction message in four) costs 45 points: at_risk. Checked on
+    #: eval/dev_threads (a grid of 3..5 moves dev F1 by under 0.03).
     friction_gain: float = 4.0
+    #: The current mood: the level is at least ``recent_weight`` times the
+    #: second-worst (decayed) badness among the last ``recent_messages`` client
+    #: messages. Two clearly bad messages among the latest four are an episode
+    #: however calm the long history was (a client souring at the end), while
+    #: one bad email, or a bad week followed by calm mail, is not. 0.3 makes two
+    #: messages of badness 0.5 at_risk and two of 0.8 unhealthy.
+    recent_messages: int = 4
+    recent_weight: float = 0.3
     #: Summed (re-weighted) signal weight that makes a message ~63% "bad";
     #: 1.0 is one full-strength friction signal of the message analyser.
     friction_unit: float = 1.0
@@ -123,6 +140,12 @@ class HealthSettings:
     #: Weekly history points for the digest sparkline.
     history_weeks: int = 12
     economics: econ.EconomicsSettings = field(default_factory=econ.EconomicsSettings)
+    #: Loss when the economics flag is raised (no or falling revenue while the
+    #: client still demands much). 0.5 alone lands at score 50: at_risk, not
+    #: unhealthy -- work far beyond what a client pays for is a reason to talk
+    #: (the labelling guideline counts it even when every message is polite),
+    #: but it is a business call for the owner, not a verdict on the client.
+    economics_loss: float = 0.5
     #: Alerting: minimum time between two alerts for one client.
     alert_cooldown_days: float = 14.0
     alert_states: tuple[str, ...] = ("at_risk", "unhealthy")
@@ -316,6 +339,17 @@ class _Series:
             self.w.append(w)
         self.staff_ts = staff_ts
 
+    def recent_repeat(self, i: int, cutoff: float) -> float:
+        """Second-worst decayed badness among the last ``recent_messages`` before index ``i``."""
+        lo = max(0, i - self.s.recent_messages)
+        if i - lo < 2:
+            return 0.0
+        top = sorted(
+            (self.badness[j] * math.exp(self.lam * (self.ts[j] - cutoff)) for j in range(lo, i)),
+            reverse=True,
+        )
+        return top[1]
+
     def losses(self, cutoff: float) -> dict[str, float]:
         """Loss (0..1) per component at ``cutoff`` (epoch seconds)."""
         s = self.s
@@ -324,6 +358,7 @@ class _Series:
         scale_b = math.exp(self.lam_b * (self.ref - cutoff))
         d = self.cd[i] * scale
         level = self.cf[i] * scale / (d + s.prior_messages)
+        level = max(level, s.recent_weight * self.recent_repeat(i, cutoff))
         out = {"friction": 1.0 - math.exp(-s.friction_gain * level)}
         e = self.ce[i] * scale_b
         baseline = (self.cb[i] * scale_b + s.baseline_prior_messages * s.prior_polarity) / (
@@ -389,6 +424,7 @@ def _evidence_for(m: MessageFacts, kind: str | None) -> tuple[Evidence, ...]:
 
 def _explain(
     series: _Series,
+    summary: econ.EconomicsSummary,
     client: list[MessageFacts],
     staff: list[MessageFacts],
     losses: Mapping[str, float],
@@ -415,8 +451,8 @@ def _explain(
         for k, v in by_kind.items():
             if positive > 0:
                 points[k] = friction_points * v / positive
-        for k in ("tone_drop", "silence_after_work", "demand_volume"):
-            if logs[k] > 0:
+        for k in ("tone_drop", "silence_after_work", "demand_volume", "economics"):
+            if logs.get(k, 0.0) > 0:
                 points[k] = lost * logs[k] / total_log
     signals: list[Signal] = []
     ranked = sorted(points.items(), key=lambda kv: -abs(kv[1]))
@@ -433,6 +469,8 @@ def _explain(
             )
             for i in worst[: settings.evidence_per_signal]:
                 evidence.extend(_evidence_for(client[i], "negative_tone"))
+        elif kind == "economics":
+            evidence.append(Evidence(quote=summary.reason))
         elif kind == "demand_volume":
             for m in client[-settings.evidence_per_signal :]:
                 evidence.extend(_evidence_for(m, None))
@@ -449,6 +487,20 @@ def _explain(
         quotes = tuple(evidence[: settings.evidence_per_signal])
         signals.append(Signal(kind=kind, weight=round(pts, 2), evidence=quotes))
     return tuple(signals)
+
+
+def _economics(
+    w: WindowMetrics, economics: ClientEconomics | None, now: datetime, settings: HealthSettings
+) -> econ.EconomicsSummary:
+    return econ.summarize(
+        economics,
+        now=now,
+        staff_messages=w.staff_messages,
+        client_messages=w.client_messages,
+        threads=w.threads,
+        revision_rounds=w.revision_rounds,
+        settings=settings.economics,
+    )
 
 
 def assess_client(
@@ -476,26 +528,40 @@ def assess_client(
     now_ts = now.timestamp()
     series = _Series(client, [m.date.timestamp() for m in staff], now_ts, settings)
 
+    metrics: dict[str, float] = {}
+    windows = {}
+    for days in dict.fromkeys((*settings.window_days, 30)):
+        w = window_metrics(msgs, now=now, days=days)
+        windows[days] = w
+        if days in settings.window_days:
+            metrics.update(w.as_dict())
+    summary = _economics(windows[30], economics, now, settings)
+
     losses = series.losses(now_ts)
+    losses["economics"] = settings.economics_loss if summary.flag else 0.0
     keep = 1.0
     for p in losses.values():
         keep *= 1.0 - p
     score = 100.0 * keep
     month_ago_ts = now_ts - 30 * _DAY
+    month_ago_dt = now - timedelta(days=30)
     # No trend for a client we did not hear from a month ago: 100 then is "no data".
     had_data = bool(series.ts) and series.ts[0] <= month_ago_ts
-    month_ago = series.score(month_ago_ts) if had_data else score
+    if had_data:
+        then = _economics(window_metrics(msgs, now=month_ago_dt, days=30), economics,
+                          month_ago_dt, settings)
+        month_ago = series.score(month_ago_ts) * (1.0 - settings.economics_loss * then.flag)
+    else:
+        month_ago = score
+    # Weekly points of the conversation score; the last one is the score itself
+    # (economics is judged for now and for the trend, not week by week).
     history = tuple(
-        ((now - timedelta(weeks=k)).date(), round(series.score(now_ts - k * 7 * _DAY), 1))
+        (
+            (now - timedelta(weeks=k)).date(),
+            round(score if k == 0 else series.score(now_ts - k * 7 * _DAY), 1),
+        )
         for k in range(settings.history_weeks - 1, -1, -1)
     )
-
-    metrics: dict[str, float] = {}
-    windows = {}
-    for days in settings.window_days:
-        w = window_metrics(msgs, now=now, days=days)
-        windows[days] = w
-        metrics.update(w.as_dict())
     metrics["silence_after_work_days"] = silence_after_work_days(msgs, now=now)
     short, long_ = min(settings.window_days), max(settings.window_days)
     metrics["negative_share_trend"] = (
@@ -504,21 +570,14 @@ def assess_client(
     metrics["demand_ratio_trend"] = windows[short].demand_ratio - windows[long_].demand_ratio
     for k, p in losses.items():
         metrics[f"loss_{k}"] = round(100.0 * p, 2)
-    insufficient = windows[long_].client_messages < settings.min_messages
-    metrics["insufficient_data"] = 1.0 if insufficient else 0.0
-
-    w30 = window_metrics(msgs, now=now, days=30) if 30 not in windows else windows[30]
-    summary = econ.summarize(
-        economics,
-        now=now,
-        staff_messages=w30.staff_messages,
-        client_messages=w30.client_messages,
-        threads=w30.threads,
-        revision_rounds=w30.revision_rounds,
-        settings=settings.economics,
+    n_client = windows[long_].client_messages
+    insufficient = n_client < settings.min_messages and not (
+        n_client >= settings.thin_evidence_messages
+        and raw_state(score, settings) in settings.alert_states
     )
+    metrics["insufficient_data"] = 1.0 if insufficient else 0.0
     state = "healthy" if insufficient else next_state(previous_state, score, settings)
-    signals = _explain(series, client, staff, losses, score, settings)
+    signals = _explain(series, summary, client, staff, losses, score, settings)
     return ClientHealth(
         score=round(score, 1),
         state=state,
