@@ -149,6 +149,9 @@ def client_report(settings: Settings, store: Store, name: str) -> dict[str, Any]
             .limit(15)
         ).all()
         total = session.scalar(select(func.count()).where(Message.client == client.name)) or 0
+        from .workflows.offboarding import client_status
+
+        offboarding = client_status(session, client.name)
     details = state.details if state else {}
     return {
         "name": client.name,
@@ -162,6 +165,7 @@ def client_report(settings: Settings, store: Store, name: str) -> dict[str, Any]
         "economics": details.get("economics"),
         "history": details.get("history", []),
         "messages": total,
+        "offboarding": offboarding,
         "recent": [
             {
                 "date": iso(r.date),

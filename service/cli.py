@@ -77,6 +77,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the draft is (default: farewell)")
     _add_json(p)
 
+    p = sub.add_parser("offboard", help="start parting ways with a client (or take the next "
+                                        "step); each email is approved by your reply")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--skip-conversation", action="store_true",
+                   help="no conversation request: draft the farewell straight away")
+    p.add_argument("--met", action="store_true",
+                   help="the meeting was held: draft the farewell")
+    p.add_argument("--agreed", metavar="TEXT",
+                   help="with --met: what was agreed (the farewell confirms it)")
+    p.add_argument("--fresh-thread", action="store_true",
+                   help="send the farewell as a new thread, not in the client's latest one")
+    _add_json(p)
+
+    p = sub.add_parser("drafts", help="offboarding drafts with guardrail results and state")
+    _add_json(p)
+
+    p = sub.add_parser("pending", help="open work with a client: add, done, list")
+    p.add_argument("action", choices=("add", "done", "list"))
+    p.add_argument("args", nargs="*", metavar="ARG",
+                   help='add CLIENT "text" | done ID | list [CLIENT]')
+    _add_json(p)
+
     sub.add_parser("migrate", help="apply database migrations now (also done at every start)")
 
     sub.add_parser("run", help="the daemon: mailbox watcher, outbox, retention (systemd)")
@@ -249,6 +271,51 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if all(r["passed"] for r in results) else 1
 
 
+def cmd_offboard(args: argparse.Namespace) -> int:
+    from .workflows import offboarding
+
+    if args.agreed and not args.met:
+        raise UsageError("--agreed goes with --met (what the meeting agreed)")
+    settings = _settings(args)
+    result = offboarding.start(settings, app.open_store(settings), args.name,
+                               skip_conversation=args.skip_conversation, met=args.met,
+                               agreed=args.agreed, fresh_thread=args.fresh_thread)
+    _emit(args, result, views.print_offboard)
+    return 0
+
+
+def cmd_drafts(args: argparse.Namespace) -> int:
+    from .workflows import offboarding
+
+    settings = _settings(args)
+    _emit(args, offboarding.drafts_listing(settings, app.open_store(settings)),
+          views.print_drafts)
+    return 0
+
+
+def cmd_pending(args: argparse.Namespace) -> int:
+    from .workflows import pending
+
+    settings = _settings(args)
+    store = app.open_store(settings)
+    if args.action == "add":
+        if len(args.args) != 2:
+            raise UsageError('usage: saygoodbye pending add CLIENT "what is still open"')
+        _emit(args, pending.add_item(settings, store, args.args[0], args.args[1]),
+              views.print_pending_item)
+    elif args.action == "done":
+        if len(args.args) != 1 or not args.args[0].lstrip("#").isdigit():
+            raise UsageError("usage: saygoodbye pending done ID (see `saygoodbye pending list`)")
+        _emit(args, pending.done_item(store, int(args.args[0].lstrip("#"))),
+              views.print_pending_item)
+    else:
+        if len(args.args) > 1:
+            raise UsageError("usage: saygoodbye pending list [CLIENT]")
+        client = args.args[0] if args.args else None
+        _emit(args, pending.list_items(settings, store, client), views.print_pending)
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     app.open_store(settings).dispose()
@@ -345,6 +412,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "outbox": cmd_outbox,
     "inspect": cmd_inspect,
     "check": cmd_check,
+    "offboard": cmd_offboard,
+    "drafts": cmd_drafts,
+    "pending": cmd_pending,
     "migrate": cmd_migrate,
     "run": cmd_run,
     "forget": cmd_forget,

@@ -123,6 +123,16 @@ def print_client(report: dict[str, Any]) -> None:
         recent.add_row((item["date"] or "")[:16], item["role"], item["from"] or "",
                        item["subject"][:60], friction)
     console.print(recent)
+    off = report.get("offboarding")
+    if off:
+        if off.get("state"):
+            line = f"Offboarding: {off['state'].replace('_', ' ')}"
+            if off.get("held_reason"):
+                line += f" (held: {off['held_reason']})"
+            console.print(escape(line), highlight=False)
+        for item in off.get("feedback", []):
+            console.print(f"Feedback {item['received_at'][:10]}: {escape(item['text'][:300])}",
+                          highlight=False)
 
 
 def print_status(status: dict[str, Any]) -> None:
@@ -255,4 +265,62 @@ def print_outbox(rows: list[dict[str, Any]]) -> None:
 
 def print_outbox_cancelled(row: dict[str, Any]) -> None:
     console.print(f"Message {row['id']} ({row['subject']!r}) is {row['state']}.",
+                  highlight=False)
+
+
+def print_drafts(rows: list[dict[str, Any]]) -> None:
+    """Offboarding drafts: where each stands, which checks fail, what is still open."""
+    if not rows:
+        console.print("No offboarding drafts. Start one with `saygoodbye offboard CLIENT`.")
+        return
+    table = Table(title="Offboarding drafts", header_style="bold")
+    for name, justify in (("ID", "right"), ("Client", "left"), ("Kind", "left"),
+                          ("Ver", "right"), ("Offboarding", "left"), ("Draft", "left"),
+                          ("Checks", "left"), ("Open", "right"), ("Scheduled (UTC)", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        failed = [g["rule"] for g in row["guardrails"] if not g["passed"]]
+        checks = "[green]pass[/]" if not failed else "[bold red]fail: " + escape(
+            ", ".join(failed)) + "[/]"
+        table.add_row(str(row["id"]), escape(row["client"]), row["kind"].replace("_", " "),
+                      str(row["version"]), row["state"].replace("_", " "),
+                      row.get("draft_state", "").replace("_", " "), checks,
+                      str(len(row["pending"])), _short_time(row["scheduled_for"]))
+    console.print(table)
+    held = {r["client"]: r["held_reason"] for r in rows if r.get("held_reason")}
+    for client, reason in held.items():
+        console.print(f"[yellow]Held[/] {escape(client)}: {escape(reason)}", highlight=False)
+
+
+def print_offboard(data: dict[str, Any]) -> None:
+    console.print(f"{escape(data['client'])}: {escape(data['action'])} "
+                  f"(offboarding #{data['offboarding_id']}, {data['state'].replace('_', ' ')}).",
+                  highlight=False)
+    for draft in data["drafts"]:
+        failed = [g["rule"] for g in draft["guardrails"] if not g["passed"]]
+        note = "passes its checks" if not failed else "fails: " + ", ".join(failed)
+        console.print(f"  {draft['kind'].replace('_', ' ')} v{draft['version']} "
+                      f"({draft['draft_state'].replace('_', ' ')}): {escape(note)}",
+                      highlight=False)
+    console.print(f"The approval request goes to {escape(data['owner'])} with the next outbox "
+                  "pass; reply to it to decide.", highlight=False)
+
+
+def print_pending(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("Nothing open.")
+        return
+    table = Table(title="Open work", header_style="bold")
+    for name, justify in (("ID", "right"), ("Client", "left"), ("Item", "left"),
+                          ("From", "left"), ("Since (UTC)", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(str(row["id"]), escape(row["client"]), escape(row["text"]),
+                      row["source"], _short_time(row["created_at"]))
+    console.print(table)
+
+
+def print_pending_item(row: dict[str, Any]) -> None:
+    status = "open" if row["open"] else "done"
+    console.print(f"#{row['id']} {escape(row['client'])}: {escape(row['text'])} ({status})",
                   highlight=False)
