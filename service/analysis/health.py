@@ -13,8 +13,12 @@ How the score is built (0..100, higher is healthier):
   weighted by exponential time
   decay (``half_life_days``) so an old bad month fades, and averaged with
   ``prior_messages`` calm pseudo-messages so one bad email from a new client
-  is not a crisis. ``1 - exp(-friction_gain * level)`` turns the level into
-  a loss.
+  is not a crisis. That mean is long-memory and dilutes a souring among many
+  calm messages, so the level is at least ``recent_weight`` times the
+  second-worst badness of the last ``recent_messages`` client messages (the
+  current mood: two bad emails among the last four count, one does not, and a
+  bad week followed by calm mail does not). ``1 - exp(-friction_gain *
+  level)`` turns the level into a loss.
 * **Tone against the client's own baseline.** Polarity of the recent
   (decayed) messages is compared with the client's long-term polarity
   (``baseline_half_life_days``), so a terse-but-happy client is not punished
@@ -22,6 +26,18 @@ How the score is built (0..100, higher is healthier):
 * **Behaviour**: silence after our work (we wrote last and heard nothing for
   ``silence_days``) and demand volume (client messages per message of ours
   in 30 days). Bounded: behaviour alone never makes a client at risk.
+* **Economics**: when ``economics.summarize`` flags the client (no revenue,
+  or revenue falling, while the last 30 days took much effort), a fixed
+  ``economics_loss`` that alone makes the client ``at_risk`` but never
+  ``unhealthy``: work far beyond what a client pays for is worth a talk even
+  when every message is polite, and the owner decides.
+
+Too little data: with fewer than ``min_messages`` client messages the state
+stays healthy, unless there are ``thin_evidence_messages`` and the score is
+already in an alerting state.
+
+Every parameter was chosen on ``eval/dev_threads`` (never on ``eval/threads``,
+the test set); see ``eval/threads_eval.py`` for the measured numbers.
 
 The components combine as independent losses: ``score = 100 * prod(1 - p)``.
 """
@@ -93,8 +109,10 @@ class HealthSettings:
     #: thin: the state stays healthy ...
     min_messages: int = 3
     #: ... unless there are at least this many and the score alone is already
-    #: in an alerting state. A first email is never an episode; a new client
-    #: who is clearly hostile twice in a row is what an owner wants to hear.
+    #: in an alerting state (``watch`` is never entered on thin data). A first
+    #: email is never an episode; from the second on, the calm prior
+    #: (``prior_messages``) is the shrinkage, as for any client -- a new client
+    #: hostile in both of their two emails is what an owner wants to hear about.
     thin_evidence_messages: int = 2
     #: Calm pseudo-messages averaged in, so one bad email is not an episode.
     prior_messages: float = 1.0
