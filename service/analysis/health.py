@@ -57,6 +57,7 @@ from service.analysis.responsiveness import (
     WindowMetrics,
     silence_after_work_days,
     window_metrics,
+    windows_metrics,
 )
 from service.analysis.types import ClientEconomics, Evidence, MessageFacts, Signal
 
@@ -521,6 +522,18 @@ def _economics(
     )
 
 
+def _may_flag(economics: ClientEconomics | None, settings: HealthSettings) -> bool:
+    """Whether the economics flag can be raised at all (saves a pass when it cannot)."""
+    if economics is None:
+        return False
+    revenue = economics.monthly_revenue
+    return (
+        (revenue is not None and revenue <= 0)
+        or bool(economics.revenue_history)
+        or settings.economics.min_revenue_per_effort is not None
+    )
+
+
 def assess_client(
     messages: Sequence[MessageFacts],
     *,
@@ -547,12 +560,9 @@ def assess_client(
     series = _Series(client, [m.date.timestamp() for m in staff], now_ts, settings)
 
     metrics: dict[str, float] = {}
-    windows = {}
-    for days in dict.fromkeys((*settings.window_days, 30)):
-        w = window_metrics(msgs, now=now, days=days)
-        windows[days] = w
-        if days in settings.window_days:
-            metrics.update(w.as_dict())
+    windows = windows_metrics(msgs, now=now, days=(*settings.window_days, 30))
+    for days in settings.window_days:
+        metrics.update(windows[days].as_dict())
     summary = _economics(windows[30], economics, now, settings)
 
     losses = series.losses(now_ts)
@@ -565,12 +575,11 @@ def assess_client(
     month_ago_dt = now - timedelta(days=30)
     # No trend for a client we did not hear from a month ago: 100 then is "no data".
     had_data = bool(series.ts) and series.ts[0] <= month_ago_ts
-    if had_data:
+    month_ago = series.score(month_ago_ts) if had_data else score
+    if had_data and _may_flag(economics, settings):
         then = _economics(window_metrics(msgs, now=month_ago_dt, days=30), economics,
                           month_ago_dt, settings)
-        month_ago = series.score(month_ago_ts) * (1.0 - settings.economics_loss * then.flag)
-    else:
-        month_ago = score
+        month_ago *= 1.0 - settings.economics_loss * then.flag
     # Weekly points of the conversation score; the last one is the score itself
     # (economics is judged for now and for the trend, not week by week).
     history = tuple(

@@ -78,13 +78,38 @@ def window_metrics(messages: Sequence[MessageFacts], *, now: datetime, days: int
     pairs are taken within a thread: a message answers the latest message of
     the other side in the same thread (if it came within MAX_REPLY_GAP).
     """
-    start = now - timedelta(days=days)
+    return windows_metrics(messages, now=now, days=(days,))[days]
+
+
+class _Acc:
+    """Running counts of one window."""
+
+    __slots__ = (
+        "client_lat",
+        "n_client",
+        "n_negative",
+        "n_staff",
+        "our_lat",
+        "revisions",
+        "threads",
+    )
+
+    def __init__(self) -> None:
+        self.client_lat: list[float] = []
+        self.our_lat: list[float] = []
+        self.n_client = self.n_staff = self.n_negative = 0
+        self.threads: set[str] = set()
+        self.revisions: dict[str, int] = {}
+
+
+def windows_metrics(
+    messages: Sequence[MessageFacts], *, now: datetime, days: Sequence[int]
+) -> dict[int, WindowMetrics]:
+    """``window_metrics`` for several windows in one pass (the health recompute needs 2-3)."""
+    spans = sorted(set(days), reverse=True)
+    starts = [now - timedelta(days=d) for d in spans]
+    accs = [_Acc() for _ in spans]
     last: dict[str, MessageFacts] = {}
-    client_lat: list[float] = []
-    our_lat: list[float] = []
-    n_client = n_staff = n_negative = 0
-    threads: set[str] = set()
-    revisions: dict[str, int] = {}
     for m in messages:
         if m.date > now:
             break
@@ -92,34 +117,44 @@ def window_metrics(messages: Sequence[MessageFacts], *, now: datetime, days: int
             continue
         prev = last.get(m.thread_key)
         last[m.thread_key] = m
-        if m.date <= start:
+        if m.date <= starts[0]:
             continue
-        threads.add(m.thread_key)
-        if m.role == "client":
-            n_client += 1
-            n_negative += is_negative(m)
-            revisions.setdefault(m.thread_key, 0)
-            if has_signal(m, "revision_loop"):
-                revisions[m.thread_key] += 1
-        else:
-            n_staff += 1
+        client = m.role == "client"
+        negative = client and is_negative(m)
+        revision = client and has_signal(m, "revision_loop")
+        hours = None
         if prev is not None and prev.role != m.role:
             gap = m.date - prev.date
             if timedelta(0) <= gap <= MAX_REPLY_GAP:
                 hours = gap.total_seconds() / 3600.0
-                (client_lat if m.role == "client" else our_lat).append(hours)
-    return WindowMetrics(
-        days=days,
-        client_messages=n_client,
-        staff_messages=n_staff,
-        threads=len(threads),
-        client_reply_latency_h=median(client_lat) if client_lat else None,
-        our_reply_latency_h=median(our_lat) if our_lat else None,
-        demand_ratio=n_client / max(1, n_staff),
-        revision_rounds=sum(revisions.values()),
-        revision_rounds_per_thread=(sum(revisions.values()) / len(revisions)) if revisions else 0.0,
-        negative_share=n_negative / n_client if n_client else 0.0,
-    )
+        for start, acc in zip(starts, accs, strict=True):
+            if m.date <= start:
+                continue
+            acc.threads.add(m.thread_key)
+            if client:
+                acc.n_client += 1
+                acc.n_negative += negative
+                acc.revisions[m.thread_key] = acc.revisions.get(m.thread_key, 0) + revision
+            else:
+                acc.n_staff += 1
+            if hours is not None:
+                (acc.client_lat if client else acc.our_lat).append(hours)
+    out: dict[int, WindowMetrics] = {}
+    for d, acc in zip(spans, accs, strict=True):
+        rounds = sum(acc.revisions.values())
+        out[d] = WindowMetrics(
+            days=d,
+            client_messages=acc.n_client,
+            staff_messages=acc.n_staff,
+            threads=len(acc.threads),
+            client_reply_latency_h=median(acc.client_lat) if acc.client_lat else None,
+            our_reply_latency_h=median(acc.our_lat) if acc.our_lat else None,
+            demand_ratio=acc.n_client / max(1, acc.n_staff),
+            revision_rounds=rounds,
+            revision_rounds_per_thread=(rounds / len(acc.revisions)) if acc.revisions else 0.0,
+            negative_share=acc.n_negative / acc.n_client if acc.n_client else 0.0,
+        )
+    return out
 
 
 def silence_after_work_days(messages: Sequence[MessageFacts], *, now: datetime) -> float:

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from service.analysis.health import HealthSettings, assess_client
+from service.analysis.responsiveness import window_metrics, windows_metrics
 from service.analysis.types import (
     ClientEconomics,
     Evidence,
@@ -137,3 +138,11 @@ def test_falling_revenue_while_demanding_shows_in_the_trend() -> None:
     assert h.economics.flag and "fell" in h.economics.reason
     assert h.trend < -30
     assert h.history[-1][1] == h.score
+
+
+def test_one_pass_windows_match_single_windows() -> None:
+    msgs = sorted(
+        _long_calm_history(10) + exchange(5, 0, bad=0.9) + _demanding(), key=lambda m: m.date
+    )
+    many = windows_metrics(msgs, now=NOW, days=(30, 90, 7))
+    assert many == {d: window_metrics(msgs, now=NOW, days=d) for d in (30, 90, 7)}
