@@ -1,18 +1,39 @@
-"""Evaluate client-health flagging on the labelled threads in eval/threads/.
+"""Evaluate client-health flagging on labelled threads (dev: eval/dev_threads, test: eval/threads).
 
-    .venv/bin/python -m eval.threads_eval [--verbose] [--json] [--oracle] [DIR]
+    .venv/bin/python -m eval.threads_eval [--set dev|test|both] [-v] [--json] [--oracle] [DIR]
+
+Measured (2026-11-25, after calibrating on dev only; the test set was run
+once afterwards, nothing was changed after seeing it):
+
+    set   method                              P     R     F1
+    dev   ours (analyse_message)             0.94  0.85  0.89
+    dev   baseline, best threshold on dev    0.94  0.75  0.83
+    dev   ours with hand labels (--oracle)   0.95  1.00  0.98
+    test  ours (analyse_message)             1.00  0.67  0.80   (0.73 before: P 1.00 R 0.57)
+    test  baseline, best threshold on test   0.57  0.95  0.71
+    test  baseline, threshold from dev       0.56  0.43  0.49
+    test  ours with hand labels (--oracle)   0.91  1.00  0.95   (~0.88 before)
+
+With hand per-message labels the aggregation reaches 0.95-0.98; the gap to
+0.80-0.89 is per-message detection (polite payment stalling, praise while
+withholding payment, discount pressure and sarcasm the detectors miss), not
+the aggregation. Every health parameter was chosen on dev (see
+``service/analysis/health.py``); dev and test share the format and the
+labelling guideline (eval/threads/README.md) but no company, person or
+phrasing.
 
 Each thread is one client. Every message's new text (quoted history
 stripped) goes through ``analyse_message``; ``assess_client`` then judges the
 client at the last message, and the client counts as flagged when its state
-is ``at_risk`` or ``unhealthy``. Nothing here is tuned on the set: the health
-settings are the documented defaults.
+is ``at_risk`` or ``unhealthy``. The health settings are the defaults.
 
 The baseline is TextBlob polarity alone: a client is flagged when the mean
 polarity of its messages is below a threshold. To be fair to it, the
 threshold is the *best possible* one on the whole set (chosen after seeing
-the labels, so its numbers are optimistic), and, for an honest comparison,
-also chosen on one half of the set (by file name) and measured on the other.
+the labels, so its numbers are optimistic); for an honest comparison it is
+also chosen on one half of the set (by file name) and measured on the other
+(``baseline_cv``), and chosen on the other set (``baseline_other``: the
+footing our defaults are on).
 
 ``--oracle`` replaces the analyser by the hand labels (friction 1/0 per
 message) to measure the aggregation alone.
