@@ -51,3 +51,25 @@ def test_oracle_run_over_a_tiny_set(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main([str(tmp_path), "--oracle"]) == 0
     out = capsys.readouterr().out
     assert "all      ours                1.00   1.00   1.00" in out
+
+
+def test_dev_set_is_well_formed_and_separate_from_the_test_set() -> None:
+    from eval.threads_eval import SETS
+
+    dev = {p.name: json.loads(p.read_text()) for p in SETS["dev"].glob("*.json")}
+    test = [json.loads(p.read_text()) for p in SETS["test"].glob("*.json")]
+    assert len(dev) >= 40
+    assert 0.35 <= sum(d["label"] == "unhealthy" for d in dev.values()) / len(dev) <= 0.55
+    assert not {d["client"] for d in dev.values()} & {d["client"] for d in test}
+    for name, d in dev.items():
+        assert d["label"] in ("healthy", "unhealthy") and d["reason"], name
+        dates = [m["date"] for m in d["messages"]]
+        assert dates == sorted(dates), name
+        for m in d["messages"]:
+            assert (m["friction"] is None) == (m["role"] == "staff"), name
+
+
+def test_set_option_reads_the_dev_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--set", "dev", "--oracle"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("[dev] ") and "baseline_other" in out
