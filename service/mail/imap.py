@@ -663,7 +663,16 @@ class MailboxWatcher:
                 client.noop()  # keep the connection (and NAT state) alive; fails if dead
 
     def _idle(self, client: IMAPClient, folder: str) -> None:
-        client.select_folder(folder, readonly=True)
+        info = client.select_folder(folder, readonly=True)
+        # Mail that arrived between the sync and this SELECT raises no EXISTS
+        # during IDLE: compare UIDNEXT with the checkpoint and sync at once.
+        checkpoint = self.ingestor.checkpoint(folder)
+        uidnext = int(info.get(b"UIDNEXT", 0) or 0)
+        if checkpoint is not None and uidnext and (
+            int(info.get(b"UIDVALIDITY", 0)) != checkpoint.uidvalidity
+            or uidnext - 1 > checkpoint.last_uid
+        ):
+            return
         client.idle()
         deadline = time.monotonic() + self.idle_renew
         try:
