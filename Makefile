@@ -33,7 +33,7 @@ bench: test-deps
 
 eval: $(STAMP)
 	$(PY) -m eval.ucc
-	$(PY) -m eval.threads_eval
+	$(PY) -m eval.threads_eval --set both
 
 clean:
 	rm -rf $(VENV) demo-state build *.egg-info .pytest_cache
