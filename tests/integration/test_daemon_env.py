@@ -37,7 +37,7 @@ class NotifyListener:
             fields["_at"] = str(time.monotonic())
             self.messages.append(fields)
 
-    def wait_for(self, key: str, value: str = "1", timeout: float = 15.0,
+    def wait_for(self, key: str, value: str = "1", timeout: float = 45.0,
                  after: int = 0) -> dict[str, str]:
         """The first message (from index `after`) with key=value; fails after `timeout`."""
         deadline = time.monotonic() + timeout
@@ -74,7 +74,7 @@ class Daemon:
         for line in self.proc.stderr:
             self.lines.append(line.rstrip("\n"))
 
-    def wait_log(self, needle: str | Callable[[str], bool], timeout: float = 15.0) -> str:
+    def wait_log(self, needle: str | Callable[[str], bool], timeout: float = 45.0) -> str:
         match = needle if callable(needle) else (lambda line: needle in line)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -92,7 +92,7 @@ class Daemon:
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
 
-    def stop(self, timeout: float = 15.0) -> int:
+    def stop(self, timeout: float = 45.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
