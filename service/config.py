@@ -264,6 +264,15 @@ class ScheduleSettings(_Section):
         parse_days(value)
         return value
 
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str | None) -> str | None:
+        if value:
+            from .sendwindow import holiday_calendar  # a typo fails at start, not at send time
+
+            holiday_calendar(value)
+        return value
+
     @field_validator("digest")
     @classmethod
     def _digest(cls, value: str) -> str:

@@ -52,6 +52,7 @@ def test_example_config_is_valid() -> None:
         ('[schedule]\nsend_window = "17:00-09:00"\n', "schedule.send_window", "end after"),
         ('[schedule]\nsend_days = "funday"\n', "schedule.send_days", "day names"),
         ('[schedule]\ndigest = "monday"\n', "schedule.digest", "DAY HH:MM"),
+        ('[schedule]\nholidays = "XX-YY"\n', "schedule.holidays", "unknown holiday calendar"),
         ('[service]\ndatabse = "x"\n', "service.databse", "unknown key"),
         ('[[clients]]\nname = "A"\n', "clients[0].owner (client 'A')", "required key"),
         ('[[clients]]\nname = "A"\nowner = "a@b.c"\nmonthly_revenue = -5\n',
