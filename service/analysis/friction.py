@@ -32,7 +32,6 @@ from pathlib import Path
 from service.analysis import hostility
 from service.analysis.multimatch import (
     PhraseMatcher,
-    gate_passes,
     literal_prefixes,
     required_factors,
 )
@@ -125,7 +124,7 @@ class Rules:
     hostility_max_sentences: int
     scan_all: tuple[int, ...]  # rules without literal prefixes: searched over the whole text
     at_start: tuple[int, ...]  # rules tried only at sentence starts
-    gates: dict[int, tuple[frozenset[str], ...]]  # scan_all/at_start: literals they need
+    gated: frozenset[int]  # scan_all/at_start rules tried only when their literals occur
     matcher: PhraseMatcher = field(compare=False)  # prefixes and literals, one pass
 
 
@@ -150,20 +149,17 @@ def _compile(pattern: str, *, boundary: bool, case: bool, where: str) -> re.Patt
         raise RulesError(f"{where}: bad pattern {pattern!r}: {exc}") from exc
 
 
-_WORD_START = re.compile(r"(?<![\w'])[a-z0-9]")
 _WORD_START_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
-def _gate(rule: Rule) -> tuple[frozenset[str], ...]:
-    """Literals a rule without prefixes needs somewhere in the (lower-cased) text."""
+def _gate(rule: Rule) -> frozenset[str] | None:
+    """The rarest literals one of which every match contains (None: no pre-check)."""
     sets = required_factors(rule.regex.pattern)
     if rule.case:
-        lowered = tuple(frozenset(x.lower() for x in fs) for fs in sets)
-        if any(len(x) != len(y) for fs, lfs in zip(sets, lowered, strict=True)
-               for x, y in zip(sorted(fs), sorted(lfs), strict=True)):
-            return ()  # lower-casing changes lengths: no safe pre-check
-        sets = lowered
-    return sets
+        if any(len(x.lower()) != len(x) for fs in sets for x in fs):
+            return None  # lower-casing changes lengths: no safe pre-check
+        sets = tuple(frozenset(x.lower() for x in fs) for fs in sets)
+    return max(sets, key=lambda fs: (min(map(len, fs)), -len(fs)), default=None)
 
 
 @functools.lru_cache(maxsize=8)
@@ -198,17 +194,26 @@ def _load(path: Path) -> Rules:
                     case=entry.get("case", False),
                 )
             )
-    prefixes: dict[int, frozenset[str]] = {}
+    word_prefixes: dict[int, frozenset[str]] = {}  # tried where a prefix starts a word
+    start_prefixes: dict[int, frozenset[str]] = {}  # at_start: where a prefix starts one
     scan_all: list[int] = []
     at_start: list[int] = []
-    gates: dict[int, tuple[frozenset[str], ...]] = {}
+    gates: dict[int, frozenset[str]] = {}  # the others: literals they need somewhere
     for i, rule in enumerate(rules):
-        keys = None if rule.case or rule.at_start else literal_prefixes(rule.regex.pattern)
-        if keys is not None and all(k[0] in _WORD_START_CHARS for k in keys):
-            prefixes[i] = keys
+        keys = None if rule.case else literal_prefixes(rule.regex.pattern)
+        if rule.at_start:
+            at_start.append(i)
+            if keys is not None:
+                start_prefixes[i] = keys
+                continue
+        elif keys is not None and all(k[0] in _WORD_START_CHARS for k in keys):
+            word_prefixes[i] = keys
             continue
-        (at_start if rule.at_start else scan_all).append(i)
-        gates[i] = _gate(rule)
+        else:
+            scan_all.append(i)
+        gate = _gate(rule)
+        if gate is not None:
+            gates[i] = gate
     caps = data.get("caps", {})
     urgency = data.get("urgency_context", {})
     cc = data.get("escalation_cc", {})
@@ -252,8 +257,8 @@ def _load(path: Path) -> Rules:
         hostility_max_sentences=int(host.get("max_sentences", 2)),
         scan_all=tuple(scan_all),
         at_start=tuple(at_start),
-        gates=gates,
-        matcher=PhraseMatcher(prefixes, gates),
+        gated=frozenset(gates),
+        matcher=PhraseMatcher(word_prefixes, start_prefixes, gates),
     )
 
 
@@ -370,24 +375,39 @@ def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
     def text_for(rule: Rule) -> str:
         return norm if rule.case else lower
 
-    scan = rules.matcher.scan(lower, _WORD_START)
+    scan = rules.matcher.scan(lower)
+    gated, present = rules.gated, scan.present
+    starts = {}
+    for s, e in doc.sentences:
+        if e > starts.get(s, -1):
+            starts[s] = e
+    anchored = sorted((i, pos) for pos, cands in scan.other_starts if pos in starts
+                      for i in cands if all_rules[i].kind in kinds)
+    for i, pos in anchored:
+        rule = all_rules[i]
+        m = rule.regex.match(text_for(rule), pos, starts[pos])
+        if m:
+            found.append((rule, m.start(), m.end()))
     for i in rules.at_start:
         rule = all_rules[i]
-        if rule.kind in kinds and gate_passes(rules.gates[i], scan.present):
+        if i in rules.matcher.anchored or rule.kind not in kinds:
+            continue
+        if i not in gated or i in present:
             for s, e in doc.sentences:
                 m = rule.regex.match(text_for(rule), s, e)
                 if m:
                     found.append((rule, m.start(), m.end()))
     for i in rules.scan_all:
         rule = all_rules[i]
-        if rule.kind in kinds and gate_passes(rules.gates[i], scan.present):
+        if rule.kind in kinds and (i not in gated or i in present):
             found.extend((rule, m.start(), m.end()) for m in rule.regex.finditer(text_for(rule)))
-    for pos, i in scan.starts:
-        rule = all_rules[i]
-        if rule.kind in kinds:
-            m = rule.regex.match(lower, pos)
-            if m:
-                found.append((rule, m.start(), m.end()))
+    for pos, cands in scan.word_starts:
+        for i in cands:
+            rule = all_rules[i]
+            if rule.kind in kinds:
+                m = rule.regex.match(lower, pos)
+                if m:
+                    found.append((rule, m.start(), m.end()))
 
     hits: list[_Hit] = []
     for rule, start, end in found:

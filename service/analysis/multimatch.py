@@ -6,7 +6,7 @@ itself. Most rules start with, or at least contain, literal words, so:
 * the regex's own parse tree (``re._parser``) gives, per rule, the literal strings one of
   which every match *starts* with (``literal_prefixes``; whitespace runs read as one space),
   or else the literal strings every match *contains* (``required_factors``);
-* all those strings go into one Aho-Corasick automaton (pyahocorasick, C), run once over
+* all the prefixes go into one Aho-Corasick automaton (pyahocorasick, C), run once over
   the lower-cased text with whitespace runs collapsed;
 * a rule is then matched only where one of its prefixes starts a word, or, lacking
   prefixes, only when all its required literals occur somewhere in the text.
@@ -241,75 +241,90 @@ def _exact(items: list) -> set[str] | None:
 
 # --------------------------------------------------------------------------- matcher
 
-# Runs of whitespace other than one plain space: collapsed to one space before the pass.
-_ODD_SPACE = re.compile(r"[^\S ]\s*| \s+")
+# Every character ``\s`` matches (str.isspace), mapped one for one to a plain space.
+_TO_SPACE = {c: " " for c in range(0x110000) if chr(c).isspace() and c != 32}
+_SPACE_RUN = re.compile("  +")
 
 
 @dataclass(frozen=True)
 class Scan:
-    """One pass over a text: candidate (position, rule) pairs and the literals present."""
+    """What one pass over a text found."""
 
-    starts: list[tuple[int, int]]  # (offset in the text, rule id), sorted
-    present: frozenset[str]  # required literals found anywhere
+    word_starts: list[tuple[int, tuple[int, ...]]]  # (offset, rules) at word starts, sorted
+    other_starts: list[tuple[int, tuple[int, ...]]]  # (offset, rules) of anchored rules
+    present: frozenset[int]  # ids of the required-literal sets found in the text
 
 
 class PhraseMatcher:
-    """One automaton over every rule's prefixes and required literals."""
+    """One automaton over every rule's literal prefixes and required literals.
 
-    def __init__(self, prefixes: dict[int, frozenset[str]],
-                 factors: dict[int, tuple[frozenset[str], ...]]) -> None:
-        keys: dict[str, tuple[list[int], bool]] = {}
-        for rule, keyset in prefixes.items():
-            for key in keyset:
-                keys.setdefault(key, ([], False))[0].append(rule)
-        for sets in factors.values():
-            for fs in sets:
-                for lit in fs:
-                    rules, _ = keys.get(lit, ([], False))
-                    keys[lit] = (rules, True)
+    ``word_rules`` are tried where a prefix starts a word; ``anchored_rules`` where a prefix
+    occurs at all (the caller checks its own anchor, e.g. a sentence start); each of
+    ``literal_sets`` (id -> strings without whitespace) is reported present when one of its
+    strings occurs anywhere.
+    """
+
+    def __init__(self, word_rules: dict[int, frozenset[str]],
+                 anchored_rules: dict[int, frozenset[str]],
+                 literal_sets: dict[int, frozenset[str]]) -> None:
+        keys: dict[str, tuple[list[int], list[int], list[int]]] = {}
+        for slot, table in enumerate((word_rules, anchored_rules)):
+            for rule, keyset in table.items():
+                for key in keyset:
+                    keys.setdefault(key, ([], [], []))[slot].append(rule)
+        for set_id, literals in literal_sets.items():
+            for lit in literals:
+                keys.setdefault(lit, ([], [], []))[2].append(set_id)
         self._automaton = ahocorasick.Automaton()
-        for key, (rules, is_factor) in keys.items():
-            self._automaton.add_word(key, (len(key) - 1, tuple(sorted(rules)), is_factor))
+        for key, (word, anchored, sets) in keys.items():
+            self._automaton.add_word(key, (len(key) - 1, tuple(sorted(word)),
+                                           tuple(sorted(anchored)), tuple(sorted(sets))))
         if keys:
             self._automaton.make_automaton()
         self._empty = not keys
+        self.anchored = frozenset(anchored_rules)
 
-    def scan(self, lowered: str, word_start: re.Pattern[str]) -> Scan:
-        """Every (position, rule) where a prefix of the rule starts a word of ``lowered``."""
+    def scan(self, lowered: str) -> Scan:
+        """One pass over ``lowered`` (whitespace runs read as one space; offsets into it)."""
         if self._empty:
-            return Scan([], frozenset())
-        runs = [m.span() for m in _ODD_SPACE.finditer(lowered)]
+            return Scan([], [], frozenset())
+        spaced = lowered.translate(_TO_SPACE)
+        runs = [m.span() for m in _SPACE_RUN.finditer(spaced)] if "  " in spaced else []
+        marks: list[int] = []
+        shifts: list[int] = []
         if runs:
-            parts, marks, shifts, pos, shift = [], [], [], 0, 0
+            parts, pos, shift = [], 0, 0
             for s, e in runs:
-                parts.append(lowered[pos:s])
-                parts.append(" ")
+                parts.append(spaced[pos:s + 1])
+                marks.append(s - shift + 1)  # first collapsed offset after this run
                 shift += e - s - 1
-                marks.append(s - shift + (e - s - 1) + 1)  # first collapsed index after it
                 shifts.append(shift)
                 pos = e
-            parts.append(lowered[pos:])
+            parts.append(spaced[pos:])
             collapsed = "".join(parts)
         else:
-            collapsed = lowered
-        starts: set[tuple[int, int]] = set()
-        present: set[str] = set()
-        match_at = word_start.match
-        for end, (back, rules, is_factor) in self._automaton.iter(collapsed):
-            if is_factor:
-                present.add(collapsed[end - back:end + 1])
-            if not rules:
-                continue
+            collapsed = spaced
+        word: list[tuple[int, tuple[int, ...]]] = []
+        other: list[tuple[int, tuple[int, ...]]] = []
+        present: list[tuple[int, ...]] = []
+        for end, (back, rules, anchored, sets) in self._automaton.iter(collapsed):
+            if sets:
+                present.append(sets)
+                if not (rules or anchored):
+                    continue
             pos = end - back
-            if runs:
+            if marks:
                 i = bisect.bisect_right(marks, pos)
                 if i:
                     pos += shifts[i - 1]
-            if match_at(lowered, pos):
-                starts.update((pos, r) for r in rules)
-        return Scan(sorted(starts), frozenset(present))
-
-
-def gate_passes(sets: tuple[frozenset[str], ...], present: frozenset[str]) -> bool:
-    """Whether every required literal set has a member in the text."""
-    return all(not fs.isdisjoint(present) for fs in sets)
+            if anchored:
+                other.append((pos, anchored))
+            if rules:
+                if pos:
+                    before = lowered[pos - 1]
+                    if before.isalnum() or before == "_" or before == "'":
+                        continue  # inside a word: (?<![\w']) fails here
+                word.append((pos, rules))
+        word.sort()
+        other.sort()
+        return Scan(word, other, frozenset().union(*present))
