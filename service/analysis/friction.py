@@ -19,7 +19,9 @@ angry message cannot dominate a client's score, and every weight can be traced t
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import logging
 import math
 import re
@@ -28,11 +30,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from service.analysis import hostility
 from service.analysis.multimatch import (
     PhraseMatcher,
     literal_prefixes,
+    min_width,
     required_factors,
 )
 from service.analysis.tone import Assessment, assess
@@ -122,9 +126,12 @@ class Rules:
     hostility_threshold: float
     hostility_scale: float
     hostility_max_sentences: int
-    scan_all: tuple[int, ...]  # rules without literal prefixes: searched over the whole text
+    scan_all: tuple[int, ...]  # rules found like finditer() (not tried at every word start)
     at_start: tuple[int, ...]  # rules tried only at sentence starts
-    gated: frozenset[int]  # scan_all/at_start rules tried only when their literals occur
+    gated: frozenset[int]  # tried only when their required literals occur
+    anchored: frozenset[int]  # at_start rules tried only where one of their prefixes is
+    emulated: frozenset[int]  # scan_all rules tried only where one of their prefixes is
+    ascii_only: frozenset[int]  # emulated only for ASCII text (prefixes read \d as 0-9)
     matcher: PhraseMatcher = field(compare=False)  # prefixes and literals, one pass
 
 
@@ -150,6 +157,7 @@ def _compile(pattern: str, *, boundary: bool, case: bool, where: str) -> re.Patt
 
 
 _WORD_START_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_BOUNDARY = "(?<![\\w'])"  # what _compile puts before a rule with word boundaries
 
 
 def _gate(rule: Rule) -> frozenset[str] | None:
@@ -194,23 +202,39 @@ def _load(path: Path) -> Rules:
                     case=entry.get("case", False),
                 )
             )
-    word_prefixes: dict[int, frozenset[str]] = {}  # tried where a prefix starts a word
-    start_prefixes: dict[int, frozenset[str]] = {}  # at_start: where a prefix starts one
+    word_prefixes: dict[int, frozenset[str]] = {}  # matched wherever a prefix starts a word
+    scan_at_words: dict[int, frozenset[str]] = {}  # scan_all rules that begin at a boundary
+    anywhere: dict[int, frozenset[str]] = {}  # at_start and other scan_all rules
     scan_all: list[int] = []
     at_start: list[int] = []
-    gates: dict[int, frozenset[str]] = {}  # the others: literals they need somewhere
+    anchored: set[int] = set()  # at_start rules tried only where a prefix starts a sentence
+    emulated: set[int] = set()  # scan_all rules tried only where a prefix occurs
+    ascii_only: set[int] = set()  # ... when the text is ASCII (prefixes read \d as 0-9)
+    gates: dict[int, frozenset[str]] = {}  # the rest: tried only when these literals occur
     for i, rule in enumerate(rules):
-        keys = None if rule.case else literal_prefixes(rule.regex.pattern)
+        pattern = rule.regex.pattern
+        keys = None if rule.case else literal_prefixes(pattern)
         if rule.at_start:
             at_start.append(i)
             if keys is not None:
-                start_prefixes[i] = keys
+                anywhere[i] = keys
+                anchored.add(i)
                 continue
         elif keys is not None and all(k[0] in _WORD_START_CHARS for k in keys):
             word_prefixes[i] = keys
             continue
         else:
             scan_all.append(i)
+            if not rule.case and min_width(pattern) > 0:
+                if keys is None:
+                    keys = literal_prefixes(pattern, ascii_digits=True)
+                    if keys is not None:
+                        ascii_only.add(i)
+                if keys is not None:
+                    (scan_at_words if pattern.startswith(_BOUNDARY) else anywhere)[i] = keys
+                    emulated.add(i)
+                    if i not in ascii_only:
+                        continue
         gate = _gate(rule)
         if gate is not None:
             gates[i] = gate
@@ -258,7 +282,11 @@ def _load(path: Path) -> Rules:
         scan_all=tuple(scan_all),
         at_start=tuple(at_start),
         gated=frozenset(gates),
-        matcher=PhraseMatcher(word_prefixes, start_prefixes, gates),
+        anchored=frozenset(anchored),
+        emulated=frozenset(emulated),
+        ascii_only=frozenset(ascii_only),
+        matcher=PhraseMatcher([(word_prefixes, True), (scan_at_words, True), (anywhere, False)],
+                              gates),
     )
 
 
@@ -270,8 +298,7 @@ def load_rules(path: Path | None = None) -> Rules:
 # --------------------------------------------------------------------------- text model
 
 
-@dataclass(frozen=True)
-class _Hit:
+class _Hit(NamedTuple):  # a tuple: made many times per message
     kind: str
     weight: float
     start: int  # the matched phrase
@@ -286,7 +313,9 @@ class Doc:
     def __init__(self, text: str) -> None:
         self.text = text
         norm = text.translate(_STRAIGHTEN)
-        self.norm = _QUOTED_LINE.sub(lambda m: " " * len(m.group()), norm)
+        if ">" in norm:
+            norm = _QUOTED_LINE.sub(lambda m: " " * len(m.group()), norm)
+        self.norm = norm
         lower = self.norm.lower()
         if len(lower) != len(self.norm):  # e.g. "İ": keep one char for one char
             lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in self.norm)
@@ -295,14 +324,8 @@ class Doc:
         self._starts = [s for s, _ in self.sentences]
 
     def sentence_of(self, pos: int) -> int:
-        lo, hi = 0, len(self._starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self._starts[mid] <= pos:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        """The sentence holding ``pos`` (the first one for offsets before it)."""
+        return max(bisect.bisect_right(self._starts, pos) - 1, 0)
 
     def evidence(self, hit_start: int, hit_end: int, limit: int) -> Evidence:
         """Quote the sentence (or, when too long, the clause) around a hit."""
@@ -376,32 +399,48 @@ def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
         return norm if rule.case else lower
 
     scan = rules.matcher.scan(lower)
-    gated, present = rules.gated, scan.present
-    starts = {}
+    at_words, at_scan_words, anywhere = scan.slots
+    gated, present, anchored, emulated = rules.gated, scan.present, rules.anchored, rules.emulated
+    where: dict[int, list[int]] = {}  # anchored and emulated rules -> offsets of a prefix
+    for slot in (at_scan_words, anywhere):
+        for pos, cands in slot:
+            for i in cands:
+                where.setdefault(i, []).append(pos)
+    ends: dict[int, int] = {}  # sentence start -> end
     for s, e in doc.sentences:
-        if e > starts.get(s, -1):
-            starts[s] = e
-    anchored = sorted((i, pos) for pos, cands in scan.other_starts if pos in starts
-                      for i in cands if all_rules[i].kind in kinds)
-    for i, pos in anchored:
-        rule = all_rules[i]
-        m = rule.regex.match(text_for(rule), pos, starts[pos])
-        if m:
-            found.append((rule, m.start(), m.end()))
+        if e > ends.get(s, -1):
+            ends[s] = e
     for i in rules.at_start:
         rule = all_rules[i]
-        if i in rules.matcher.anchored or rule.kind not in kinds:
+        if rule.kind not in kinds:
             continue
-        if i not in gated or i in present:
+        if i in anchored:
+            for pos in where.get(i, ()):
+                if pos in ends:
+                    m = rule.regex.match(lower, pos, ends[pos])
+                    if m:
+                        found.append((rule, m.start(), m.end()))
+        elif i not in gated or i in present:
             for s, e in doc.sentences:
                 m = rule.regex.match(text_for(rule), s, e)
                 if m:
                     found.append((rule, m.start(), m.end()))
     for i in rules.scan_all:
         rule = all_rules[i]
-        if rule.kind in kinds and (i not in gated or i in present):
+        if rule.kind not in kinds:
+            continue
+        if i in emulated and (i not in rules.ascii_only or lower.isascii()):
+            # finditer() exactly: leftmost match, then on from its end (none is empty)
+            after = 0
+            for pos in where.get(i, ()):
+                if pos >= after:
+                    m = rule.regex.match(lower, pos)
+                    if m:
+                        found.append((rule, m.start(), m.end()))
+                        after = m.end()
+        elif i not in gated or i in present:
             found.extend((rule, m.start(), m.end()) for m in rule.regex.finditer(text_for(rule)))
-    for pos, cands in scan.word_starts:
+    for pos, cands in at_words:
         for i in cands:
             rule = all_rules[i]
             if rule.kind in kinds:
@@ -426,12 +465,15 @@ def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
 
 
 _CAPS_WORD = re.compile(r"(?<![\w'])[A-Z0-9][A-Z0-9'&-]*(?![\w'])")
+_TWO_CAPS = re.compile(r"[A-Z][A-Z0-9'&-]*[A-Z]")
 _LETTER_OR_NEWLINE = re.compile(r"[A-Za-z0-9\n]")
 
 
 def _caps_hits(doc: Doc, rules: Rules) -> list[_Hit]:
     """Runs of ALL-CAPS words on one line; acronyms and single letters do not count."""
     caps = rules.caps
+    if len(_TWO_CAPS.findall(doc.norm)) < caps.min_words:
+        return []  # each shouted word holds one of these, and they cannot overlap
     words = [m for m in _CAPS_WORD.finditer(doc.norm) if any(c.isalpha() for c in m.group())]
     shouting = {m.start() for m in words
                 if sum(c.isalpha() for c in m.group()) >= 2
@@ -549,9 +591,10 @@ def _hostility(doc: Doc, rules: Rules, lowered: str) -> tuple[_Hit, list[Evidenc
     floor = hostility.min_positive_mass(model, t)
     scored = []
     suspect: dict[int, tuple[float, int, int]] = {}  # sentence -> its strongest word
+    zeros = itertools.repeat(0.0)
     for idx, (s, e) in enumerate(doc.sentences):
         words = hostility.TOKEN.findall(lowered, s, e)
-        if sum(pos_sq.get(w, 0.0) for w in set(words)) <= floor:
+        if sum(map(pos_sq.get, set(words), zeros)) <= floor:
             continue  # no mix of these words can score above the threshold
         counts: dict[str, int] = {}
         for w in words:
@@ -621,6 +664,8 @@ def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evi
             if (ev.start, ev.end) not in seen:
                 seen.add((ev.start, ev.end))
                 evidence.append(ev)
+                if len(evidence) >= rules.max_evidence:
+                    break
         evidence.extend(extra.get(kind, ()))
         signals.append(Signal(kind=kind, weight=round(sign * total, 4),
                               evidence=tuple(evidence[: rules.max_evidence])))

@@ -35,11 +35,12 @@ _State = tuple[str, bool]  # (literal so far, still extendable)
 # --------------------------------------------------------------------------- prefixes
 
 
-def literal_prefixes(pattern: str) -> frozenset[str] | None:
+def literal_prefixes(pattern: str, *, ascii_digits: bool = False) -> frozenset[str] | None:
     """Strings one of which starts every match of ``pattern`` (whitespace runs as " ").
 
-    None when some match may start with something not literal (a class, a digit, an empty
-    match). Keys are minimal: none is an extension of another.
+    None when some match may start with something not literal (a class, an empty match).
+    With ``ascii_digits``, ``\\d`` reads as 0-9: exact for ASCII text only (``\\d`` also
+    matches other scripts' digits). Keys are minimal: none is an extension of another.
     """
     try:
         parsed = _sre_parser.parse(pattern)
@@ -47,7 +48,8 @@ def literal_prefixes(pattern: str) -> frozenset[str] | None:
         return None
     if parsed.state.flags & ~(re.UNICODE | re.VERBOSE):
         return None  # inline global flags (e.g. (?i)) change what a literal matches
-    states = _seq_prefixes(list(parsed), {("", True)})
+    digits = frozenset("0123456789") if ascii_digits else frozenset()
+    states = _seq_prefixes(list(parsed), {("", True)}, digits)
     if states is None or any(s == "" for s, _ in states):
         return None
     keys = sorted({s for s, _ in states}, key=len)
@@ -58,7 +60,8 @@ def literal_prefixes(pattern: str) -> frozenset[str] | None:
     return frozenset(kept)
 
 
-def _seq_prefixes(items: list, states: set[_State] | None) -> set[_State] | None:
+def _seq_prefixes(items: list, states: set[_State] | None,
+                  digits: frozenset[str]) -> set[_State] | None:
     for op, av in items:
         if states is None:
             return None
@@ -68,16 +71,16 @@ def _seq_prefixes(items: list, states: set[_State] | None) -> set[_State] | None
         if name == "LITERAL":
             states = _extend(states, {chr(av)})
         elif name == "IN":
-            chars = {chr(v) for o, v in av if str(o) == "LITERAL"}
-            states = _close(states) if len(chars) != len(av) else _extend(states, chars)
+            chars = _class_chars(av, digits)
+            states = _close(states) if chars is None else _extend(states, chars)
         elif name == "SUBPATTERN":
             if av[1] or av[2]:
                 return None  # scoped flags
-            states = _seq_prefixes(list(av[-1]), states)
+            states = _seq_prefixes(list(av[-1]), states, digits)
         elif name == "BRANCH":
             merged: set[_State] = set()
             for alt in av[1]:
-                sub = _seq_prefixes(list(alt), set(states))
+                sub = _seq_prefixes(list(alt), set(states), digits)
                 if sub is None:
                     return None
                 merged |= sub
@@ -86,16 +89,33 @@ def _seq_prefixes(items: list, states: set[_State] | None) -> set[_State] | None
             spaced = _extend(states, {" "})
             states = spaced if av[0] >= 1 else states | spaced
         elif name in ("MAX_REPEAT", "MIN_REPEAT"):
-            lo, _hi, sub_items = av
-            once = _seq_prefixes(list(sub_items), set(states))
+            lo, hi, sub_items = av
+            once = _seq_prefixes(list(sub_items), set(states), digits)
             if once is None:
                 return None
-            states = _close(once) if lo >= 1 else states | _close(once)
+            if hi != 1:
+                once = _close(once)  # another repetition or what follows: unknown
+            states = once if lo >= 1 else states | once
+            if len(states) > _MAX_KEYS:
+                states = _close(states)
         elif name in ("AT", "ASSERT", "ASSERT_NOT"):
             continue  # zero-width: consumes nothing
         else:
             states = _close(states)
     return states
+
+
+def _class_chars(items: list, digits: frozenset[str]) -> set[str] | None:
+    """The characters a class matches, when it is a small literal set."""
+    chars: set[str] = set()
+    for o, v in items:
+        if str(o) == "LITERAL":
+            chars.add(chr(v))
+        elif str(o) == "CATEGORY" and str(v) == "CATEGORY_DIGIT" and digits:
+            chars |= digits
+        else:
+            return None
+    return chars
 
 
 def _is_space(items: Iterable) -> bool:
@@ -126,6 +146,14 @@ def _extend(states: set[_State], chars: set[str]) -> set[_State]:
 
 def _close(states: set[_State]) -> set[_State]:
     return {(s, False) for s, _ in states}
+
+
+def min_width(pattern: str) -> int:
+    """The length of the shortest match (0 when the pattern can match empty or is bad)."""
+    try:
+        return _sre_parser.parse(pattern).getwidth()[0]
+    except re.error:
+        return 0
 
 
 # --------------------------------------------------------------------------- factors
@@ -248,46 +276,47 @@ _SPACE_RUN = re.compile("  +")
 
 @dataclass(frozen=True)
 class Scan:
-    """What one pass over a text found."""
+    """What one pass over a text found: (offset, rules) pairs sorted by offset, per slot."""
 
-    word_starts: list[tuple[int, tuple[int, ...]]]  # (offset, rules) at word starts, sorted
-    other_starts: list[tuple[int, tuple[int, ...]]]  # (offset, rules) of anchored rules
-    present: frozenset[int]  # ids of the required-literal sets found in the text
+    slots: tuple[list[tuple[int, tuple[int, ...]]], ...]
+    present: frozenset[int]  # ids of the literal sets found in the text
 
 
 class PhraseMatcher:
-    """One automaton over every rule's literal prefixes and required literals.
+    r"""One automaton over every rule's literal prefixes and required literals.
 
-    ``word_rules`` are tried where a prefix starts a word; ``anchored_rules`` where a prefix
-    occurs at all (the caller checks its own anchor, e.g. a sentence start); each of
-    ``literal_sets`` (id -> strings without whitespace) is reported present when one of its
-    strings occurs anywhere.
+    Each slot maps rules to their prefixes, and says whether a prefix counts only where it
+    starts a word (``(?<![\w'])``: the rule begins with that boundary or is only ever tried
+    at word starts) or wherever it occurs. Each literal set (id -> strings without
+    whitespace) is reported present when one of its strings occurs anywhere.
     """
 
-    def __init__(self, word_rules: dict[int, frozenset[str]],
-                 anchored_rules: dict[int, frozenset[str]],
+    def __init__(self, slots: Sequence[tuple[dict[int, frozenset[str]], bool]],
                  literal_sets: dict[int, frozenset[str]]) -> None:
-        keys: dict[str, tuple[list[int], list[int], list[int]]] = {}
-        for slot, table in enumerate((word_rules, anchored_rules)):
+        n = len(slots)
+        keys: dict[str, tuple[list[list[int]], list[int]]] = {}
+        for slot, (table, _word) in enumerate(slots):
             for rule, keyset in table.items():
                 for key in keyset:
-                    keys.setdefault(key, ([], [], []))[slot].append(rule)
+                    keys.setdefault(key, ([[] for _ in range(n)], []))[0][slot].append(rule)
         for set_id, literals in literal_sets.items():
             for lit in literals:
-                keys.setdefault(lit, ([], [], []))[2].append(set_id)
+                keys.setdefault(lit, ([[] for _ in range(n)], []))[1].append(set_id)
+        self._word = tuple(word for _table, word in slots)
         self._automaton = ahocorasick.Automaton()
-        for key, (word, anchored, sets) in keys.items():
-            self._automaton.add_word(key, (len(key) - 1, tuple(sorted(word)),
-                                           tuple(sorted(anchored)), tuple(sorted(sets))))
+        for key, (by_slot, sets) in keys.items():
+            rules = tuple(tuple(sorted(r)) if r else None for r in by_slot)
+            self._automaton.add_word(key, (len(key) - 1, rules if any(rules) else None,
+                                           tuple(sorted(sets))))
         if keys:
             self._automaton.make_automaton()
         self._empty = not keys
-        self.anchored = frozenset(anchored_rules)
 
     def scan(self, lowered: str) -> Scan:
         """One pass over ``lowered`` (whitespace runs read as one space; offsets into it)."""
+        found: tuple[list[tuple[int, tuple[int, ...]]], ...] = tuple([] for _ in self._word)
         if self._empty:
-            return Scan([], [], frozenset())
+            return Scan(found, frozenset())
         spaced = lowered.translate(_TO_SPACE)
         runs = [m.span() for m in _SPACE_RUN.finditer(spaced)] if "  " in spaced else []
         marks: list[int] = []
@@ -304,27 +333,29 @@ class PhraseMatcher:
             collapsed = "".join(parts)
         else:
             collapsed = spaced
-        word: list[tuple[int, tuple[int, ...]]] = []
-        other: list[tuple[int, tuple[int, ...]]] = []
         present: list[tuple[int, ...]] = []
-        for end, (back, rules, anchored, sets) in self._automaton.iter(collapsed):
+        word = self._word
+        for end, (back, by_slot, sets) in self._automaton.iter(collapsed):
             if sets:
                 present.append(sets)
-                if not (rules or anchored):
-                    continue
+            if by_slot is None:
+                continue
             pos = end - back
             if marks:
                 i = bisect.bisect_right(marks, pos)
                 if i:
                     pos += shifts[i - 1]
-            if anchored:
-                other.append((pos, anchored))
-            if rules:
-                if pos:
-                    before = lowered[pos - 1]
-                    if before.isalnum() or before == "_" or before == "'":
-                        continue  # inside a word: (?<![\w']) fails here
-                word.append((pos, rules))
-        word.sort()
-        other.sort()
-        return Scan(word, other, frozenset().union(*present))
+            at_word: bool | None = None
+            for slot, rules in enumerate(by_slot):
+                if rules is None:
+                    continue
+                if word[slot]:
+                    if at_word is None:
+                        before = lowered[pos - 1] if pos else " "
+                        at_word = not (before.isalnum() or before == "_" or before == "'")
+                    if not at_word:
+                        continue
+                found[slot].append((pos, rules))
+        for pairs in found:
+            pairs.sort()
+        return Scan(found, frozenset().union(*present))
