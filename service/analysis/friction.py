@@ -391,7 +391,13 @@ def _negated(doc: Doc, rules: Rules, sentence_start: int, hit_start: int) -> boo
 # --------------------------------------------------------------------------- detectors
 
 
-def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
+def _matches(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[tuple[Rule, int, int]]:
+    """Every rule match, as trying each rule everywhere would find them, in one pass.
+
+    Word rules: a match at every word start (overlaps allowed); at_start rules: at every
+    sentence start; scan_all rules: finditer() over the text. The automaton only says where
+    a rule can start (or whether it can match at all); the rule's regex decides.
+    """
     found: list[tuple[Rule, int, int]] = []
     lower, norm, all_rules = doc.lower, doc.norm, rules.rules
 
@@ -447,9 +453,13 @@ def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
                 m = rule.regex.match(lower, pos)
                 if m:
                     found.append((rule, m.start(), m.end()))
+    return found
 
+
+def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
+    norm = doc.norm
     hits: list[_Hit] = []
-    for rule, start, end in found:
+    for rule, start, end in _matches(doc, rules, kinds):
         if end == start:
             continue
         idx = doc.sentence_of(start)

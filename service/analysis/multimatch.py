@@ -305,8 +305,11 @@ class PhraseMatcher:
         self._word = tuple(word for _table, word in slots)
         self._automaton = ahocorasick.Automaton()
         for key, (by_slot, sets) in keys.items():
-            rules = tuple(tuple(sorted(r)) if r else None for r in by_slot)
-            self._automaton.add_word(key, (len(key) - 1, rules if any(rules) else None,
+            at_word = tuple((slot, tuple(sorted(r))) for slot, r in enumerate(by_slot)
+                            if r and self._word[slot])
+            anywhere = tuple((slot, tuple(sorted(r))) for slot, r in enumerate(by_slot)
+                             if r and not self._word[slot])
+            self._automaton.add_word(key, (len(key) - 1, at_word, anywhere,
                                            tuple(sorted(sets))))
         if keys:
             self._automaton.make_automaton()
@@ -334,27 +337,23 @@ class PhraseMatcher:
         else:
             collapsed = spaced
         present: list[tuple[int, ...]] = []
-        word = self._word
-        for end, (back, by_slot, sets) in self._automaton.iter(collapsed):
+        for end, (back, at_word, anywhere, sets) in self._automaton.iter(collapsed):
             if sets:
                 present.append(sets)
-            if by_slot is None:
+            pos = end - back  # in the collapsed text, where a word starts iff it does here
+            if at_word and pos:
+                before = collapsed[pos - 1]
+                if before.isalnum() or before == "_" or before == "'":
+                    at_word = ()
+            if not (at_word or anywhere):
                 continue
-            pos = end - back
             if marks:
                 i = bisect.bisect_right(marks, pos)
                 if i:
                     pos += shifts[i - 1]
-            at_word: bool | None = None
-            for slot, rules in enumerate(by_slot):
-                if rules is None:
-                    continue
-                if word[slot]:
-                    if at_word is None:
-                        before = lowered[pos - 1] if pos else " "
-                        at_word = not (before.isalnum() or before == "_" or before == "'")
-                    if not at_word:
-                        continue
+            for slot, rules in at_word:
+                found[slot].append((pos, rules))
+            for slot, rules in anywhere:
                 found[slot].append((pos, rules))
         for pairs in found:
             pairs.sort()
