@@ -286,6 +286,7 @@ def inspect_raw(raw: bytes, directory: Directory | None = None, name: str = "") 
             if analysis else None
         ),
         "friction": round(analysis.friction, 4) if analysis else None,
+        "language": analysis.language if analysis else None,
         "signals": [signal_json(s) for s in analysis.signals] if analysis else [],
         "attachments": [
             {"filename": a.filename, "content_type": a.content_type, "size": a.size}

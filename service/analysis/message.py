@@ -13,8 +13,9 @@ from service.analysis.friction import (
     friction_score,
     load_rules,
 )
+from service.analysis.language import is_english
 from service.analysis.tone import assess
-from service.analysis.types import MessageAnalysis
+from service.analysis.types import MessageAnalysis, Tone
 
 _STAFF_KINDS = HEALTHY_KINDS
 
@@ -34,8 +35,13 @@ def analyse_message(
     a client is about what the client writes. ``subject`` is accepted but not scored:
     replies repeat the thread's subject, so one "URGENT" subject would count again on every
     message of the thread. Evidence offsets always point into ``text``; CC evidence has none.
+    Text that is not English is left neutral (``language="other"``).
     """
     rules = load_rules()
+    if not is_english(text):
+        # The lexicons are English: other languages get a neutral reading, not a wrong one.
+        return MessageAnalysis(tone=Tone(0.0, 0.0), friction=round(friction_score([], rules), 4),
+                               signals=(), language="other")
     doc = Doc(text)
     tone, assessments = assess(doc.norm)
     kinds = _STAFF_KINDS if role == "staff" else KINDS

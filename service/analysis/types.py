@@ -50,6 +50,7 @@ class MessageAnalysis:
     tone: Tone
     friction: float  # 0..1, higher is more hostile, dismissive, demanding
     signals: tuple[Signal, ...] = ()
+    language: str = "en"  # "other": not English, so not judged by the English lexicons
 
 
 @dataclass(frozen=True)
