@@ -329,6 +329,11 @@ class Doc:
 
     def evidence(self, hit_start: int, hit_end: int, limit: int) -> Evidence:
         """Quote the sentence (or, when too long, the clause) around a hit."""
+        s, e = self.evidence_span(hit_start, hit_end, limit)
+        return Evidence(quote=self.text[s:e], start=s, end=e)
+
+    def evidence_span(self, hit_start: int, hit_end: int, limit: int) -> tuple[int, int]:
+        """Where evidence() would quote (cheap: no Evidence made, for de-duplication)."""
         s, e = self.sentences[self.sentence_of(hit_start)]
         if e - s > limit:
             cs = s
@@ -341,25 +346,23 @@ class Doc:
             s, e = cs, max(ce, hit_end)
             if e - s > limit:
                 s, e = max(s, hit_start - limit // 2), min(e, hit_end + limit // 2)
-        return _trimmed(self.text, s, e)
+        text = self.text
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        return s, e
 
 
-def _trimmed(text: str, start: int, end: int) -> Evidence:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return Evidence(quote=text[start:end], start=start, end=end)
+# A line whose stripped text is shorter than _SHORT_LINE, with its newline: a sentence ends.
+_SHORT_LINE_END = re.compile(
+    rf"(?m)^[^\S\n]*\S(?:[^\n]{{0,{_SHORT_LINE - 3}}}\S)?[^\S\n]*\n")
+_LEADING = re.compile("[ \t\r\n\\-*•\"'(]*")  # not a sentence's first visible character
 
 
 def _split_sentences(norm: str) -> list[tuple[int, int]]:
     cuts = {m.end() for m in _SENTENCE_END.finditer(norm)}
-    pos = 0
-    for line in norm.split("\n")[:-1]:
-        pos += len(line) + 1
-        stripped = line.strip()
-        if stripped and len(stripped) < _SHORT_LINE:
-            cuts.add(pos)
+    cuts.update(m.end() for m in _SHORT_LINE_END.finditer(norm))
     spans: list[tuple[int, int]] = []
     start = 0
     for cut in sorted(cuts):
@@ -368,13 +371,8 @@ def _split_sentences(norm: str) -> list[tuple[int, int]]:
             start = cut
     if start < len(norm) or not spans:
         spans.append((start, len(norm)))
-    # the start of a sentence is its first visible character
-    out = []
-    for s, e in spans:
-        while s < e and norm[s] in " \t\r\n-*•\"'(":
-            s += 1
-        out.append((s, e))
-    return out
+    lead = _LEADING.match
+    return [(lead(norm, s, e).end(), e) for s, e in spans]
 
 
 def _negated(doc: Doc, rules: Rules, sentence_start: int, hit_start: int) -> bool:
@@ -641,45 +639,59 @@ def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evi
              extra_weight: dict[str, float], scale: dict[str, float]) -> list[Signal]:
     # healthy hits inside a friction phrase are not healthy ("thanks for nothing")
     friction_spans = [(h.start, h.end) for h in hits if h.weight > 0]
-    hits = [h for h in hits if h.weight > 0
-            or not any(s < h.end and h.start < e for s, e in friction_spans)]
-    kinds_by_sentence: dict[int, set[str]] = {}
-    for h in hits:
-        kinds_by_sentence.setdefault(h.sentence, set()).add(h.kind)
-    hits = [h for h in hits
-            if not (h.unless & kinds_by_sentence.get(h.sentence, set()))]
+    if friction_spans:
+        hits = [h for h in hits if h.weight > 0
+                or not any(s < h.end and h.start < e for s, e in friction_spans)]
+    if any(h.unless for h in hits):
+        kinds_by_sentence: dict[int, set[str]] = {}
+        for h in hits:
+            kinds_by_sentence.setdefault(h.sentence, set()).add(h.kind)
+        hits = [h for h in hits
+                if not (h.unless and h.unless & kinds_by_sentence[h.sentence])]
 
     by_kind: dict[str, list[_Hit]] = {}
-    for h in sorted(hits, key=lambda h: -abs(h.weight)):
-        same = by_kind.setdefault(h.kind, [])
-        if any(o.start < h.end and h.start < o.end for o in same):
-            continue  # overlapping phrases of one kind count once, at the strongest
-        same.append(h)
+    for h in sorted(hits, key=_strength):
+        same = by_kind.get(h.kind)
+        if same is None:
+            by_kind[h.kind] = [h]
+        elif not any(o.start < h.end and h.start < o.end for o in same):
+            same.append(h)  # overlapping phrases of one kind count once, at the strongest
 
     signals = []
-    for kind in KINDS:
+    limit, most, decay = rules.evidence_max_chars, rules.max_evidence, rules.decay
+    for kind in sorted(by_kind.keys() | extra.keys(), key=_KIND_ORDER.__getitem__):
         kind_hits = by_kind.get(kind, [])
-        if not kind_hits and kind not in extra:
-            continue
-        weights = [abs(h.weight) for h in kind_hits] + [extra_weight.get(kind, 0.0)] * len(
-            extra.get(kind, ()))
+        weights = [abs(h.weight) for h in kind_hits]
+        if kind in extra:
+            weights += [extra_weight.get(kind, 0.0)] * len(extra[kind])
         weights.sort(reverse=True)
-        total = sum(w * rules.decay**i for i, w in enumerate(weights)) * scale.get(kind, 1.0)
+        total = sum(w * decay**i for i, w in enumerate(weights)) * scale.get(kind, 1.0)
         total = min(total, rules.caps_by_kind.get(kind, 3.0))
         sign = -1.0 if kind in HEALTHY_KINDS else 1.0
-        evidence: list[Evidence] = []
-        seen: set[tuple[int, int]] = set()
-        for h in sorted(kind_hits, key=lambda h: h.start):
-            ev = doc.evidence(h.start, h.end, rules.evidence_max_chars)
-            if (ev.start, ev.end) not in seen:
-                seen.add((ev.start, ev.end))
-                evidence.append(ev)
-                if len(evidence) >= rules.max_evidence:
+        spans: list[tuple[int, int]] = []
+        for h in sorted(kind_hits, key=_start) if len(kind_hits) > 1 else kind_hits:
+            span = doc.evidence_span(h.start, h.end, limit)
+            if span not in spans:
+                spans.append(span)
+                if len(spans) >= most:
                     break
+        text = doc.text
+        evidence = [Evidence(quote=text[s:e], start=s, end=e) for s, e in spans]
         evidence.extend(extra.get(kind, ()))
         signals.append(Signal(kind=kind, weight=round(sign * total, 4),
-                              evidence=tuple(evidence[: rules.max_evidence])))
+                              evidence=tuple(evidence[:most])))
     return signals
+
+
+_KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
+
+
+def _strength(h: _Hit) -> float:
+    return -abs(h.weight)
+
+
+def _start(h: _Hit) -> int:
+    return h.start
 
 
 def detect(
