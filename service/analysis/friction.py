@@ -203,7 +203,7 @@ def _load(path: Path) -> Rules:
                 )
             )
     word_prefixes: dict[int, frozenset[str]] = {}  # matched wherever a prefix starts a word
-    scan_at_words: dict[int, frozenset[str]] = {}  # scan_all rules that begin at a boundary
+    at_boundary: dict[int, frozenset[str]] = {}  # other rules that begin at a boundary
     anywhere: dict[int, frozenset[str]] = {}  # at_start and other scan_all rules
     scan_all: list[int] = []
     at_start: list[int] = []
@@ -217,7 +217,7 @@ def _load(path: Path) -> Rules:
         if rule.at_start:
             at_start.append(i)
             if keys is not None:
-                anywhere[i] = keys
+                (at_boundary if pattern.startswith(_BOUNDARY) else anywhere)[i] = keys
                 anchored.add(i)
                 continue
         elif keys is not None and all(k[0] in _WORD_START_CHARS for k in keys):
@@ -231,7 +231,7 @@ def _load(path: Path) -> Rules:
                     if keys is not None:
                         ascii_only.add(i)
                 if keys is not None:
-                    (scan_at_words if pattern.startswith(_BOUNDARY) else anywhere)[i] = keys
+                    (at_boundary if pattern.startswith(_BOUNDARY) else anywhere)[i] = keys
                     emulated.add(i)
                     if i not in ascii_only:
                         continue
@@ -285,7 +285,7 @@ def _load(path: Path) -> Rules:
         anchored=frozenset(anchored),
         emulated=frozenset(emulated),
         ascii_only=frozenset(ascii_only),
-        matcher=PhraseMatcher([(word_prefixes, True), (scan_at_words, True), (anywhere, False)],
+        matcher=PhraseMatcher([(word_prefixes, True), (at_boundary, True), (anywhere, False)],
                               gates),
     )
 
@@ -403,10 +403,10 @@ def _matches(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[tuple[Rule, 
         return norm if rule.case else lower
 
     scan = rules.matcher.scan(lower)
-    at_words, at_scan_words, anywhere = scan.slots
+    at_words, at_boundary, anywhere = scan.slots
     gated, present, anchored, emulated = rules.gated, scan.present, rules.anchored, rules.emulated
     where: dict[int, list[int]] = {}  # anchored and emulated rules -> offsets of a prefix
-    for slot in (at_scan_words, anywhere):
+    for slot in (at_boundary, anywhere):
         for pos, cands in slot:
             for i in cands:
                 where.setdefault(i, []).append(pos)
