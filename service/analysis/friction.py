@@ -133,6 +133,8 @@ class Rules:
     emulated: frozenset[int]  # scan_all rules tried only where one of their prefixes is
     ascii_only: frozenset[int]  # emulated only for ASCII text (prefixes read \d as 0-9)
     matcher: PhraseMatcher = field(compare=False)  # prefixes and literals, one pass
+    match: tuple = field(default=(), compare=False)  # each rule's regex.match, bound once
+    kinds: frozenset[str] = frozenset()  # the kinds the rules have
 
 
 def _lower_pattern(pattern: str) -> str:
@@ -287,6 +289,8 @@ def _load(path: Path) -> Rules:
         ascii_only=frozenset(ascii_only),
         matcher=PhraseMatcher([(word_prefixes, True), (at_boundary, True), (anywhere, False)],
                               gates),
+        match=tuple(rule.regex.match for rule in rules),
+        kinds=frozenset(rule.kind for rule in rules),
     )
 
 
@@ -444,13 +448,20 @@ def _matches(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[tuple[Rule, 
                         after = m.end()
         elif i not in gated or i in present:
             found.extend((rule, m.start(), m.end()) for m in rule.regex.finditer(text_for(rule)))
-    for pos, cands in at_words:
-        for i in cands:
-            rule = all_rules[i]
-            if rule.kind in kinds:
-                m = rule.regex.match(lower, pos)
+    match = rules.match
+    if kinds.issuperset(rules.kinds):
+        for pos, cands in at_words:
+            for i in cands:
+                m = match[i](lower, pos)
                 if m:
-                    found.append((rule, m.start(), m.end()))
+                    found.append((all_rules[i], *m.span()))
+    else:
+        for pos, cands in at_words:
+            for i in cands:
+                if all_rules[i].kind in kinds:
+                    m = match[i](lower, pos)
+                    if m:
+                        found.append((all_rules[i], *m.span()))
     return found
 
 
