@@ -18,6 +18,7 @@ regex), so the matcher finds exactly what matching every rule everywhere would f
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,14 +26,21 @@ from re import _parser as _sre_parser  # type: ignore[attr-defined]
 
 import ahocorasick
 
-_MAX_KEY = 40  # longest prefix kept (longer prefixes only make fewer, dearer keys)
-_MAX_KEYS = 256  # per rule: beyond this many alternatives, stop extending
+_MAX_KEY = 20  # longest prefix kept (longer ones select little more and cost start-up)
+_MAX_KEYS = 128  # per rule: beyond this many alternatives, stop extending
 _MAX_EXACT = 64  # literal alternatives a factor may expand to
 
 _State = tuple[str, bool]  # (literal so far, still extendable)
 
 
 # --------------------------------------------------------------------------- prefixes
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(pattern: str):
+    """The regex parse tree (cached: each analysis below reads the same pattern)."""
+    return _sre_parser.parse(pattern)
+
 
 
 def literal_prefixes(pattern: str, *, ascii_digits: bool = False) -> frozenset[str] | None:
@@ -43,7 +51,7 @@ def literal_prefixes(pattern: str, *, ascii_digits: bool = False) -> frozenset[s
     matches other scripts' digits). Keys are minimal: none is an extension of another.
     """
     try:
-        parsed = _sre_parser.parse(pattern)
+        parsed = _parse(pattern)
     except re.error:
         return None
     if parsed.state.flags & ~(re.UNICODE | re.VERBOSE):
@@ -52,11 +60,10 @@ def literal_prefixes(pattern: str, *, ascii_digits: bool = False) -> frozenset[s
     states = _seq_prefixes(list(parsed), {("", True)}, digits)
     if states is None or any(s == "" for s, _ in states):
         return None
-    keys = sorted({s for s, _ in states}, key=len)
-    kept: list[str] = []
-    for k in keys:
-        if not any(k.startswith(shorter) for shorter in kept):
-            kept.append(k)
+    kept: set[str] = set()
+    for k in sorted({s for s, _ in states}, key=len):
+        if not any(k[:n] in kept for n in range(1, len(k))):
+            kept.add(k)
     return frozenset(kept)
 
 
@@ -126,6 +133,9 @@ def _is_space(items: Iterable) -> bool:
 
 
 def _extend(states: set[_State], chars: set[str]) -> set[_State]:
+    if len(chars) == 1 and not (c := next(iter(chars))).isspace():  # a plain literal: the usual
+        return {(s + c, True) if is_open and len(s) < _MAX_KEY else (s, False)
+                for s, is_open in states}
     out: set[_State] = set()
     for s, is_open in states:
         if not is_open or len(s) >= _MAX_KEY:
@@ -151,7 +161,7 @@ def _close(states: set[_State]) -> set[_State]:
 def min_width(pattern: str) -> int:
     """The length of the shortest match (0 when the pattern can match empty or is bad)."""
     try:
-        return _sre_parser.parse(pattern).getwidth()[0]
+        return _parse(pattern).getwidth()[0]
     except re.error:
         return 0
 
@@ -165,7 +175,7 @@ def required_factors(pattern: str) -> tuple[frozenset[str], ...]:
     Empty when nothing is implied; used as a cheap pre-check for rules without prefixes.
     """
     try:
-        parsed = _sre_parser.parse(pattern)
+        parsed = _parse(pattern)
     except re.error:
         return ()
     if parsed.state.flags & ~(re.UNICODE | re.VERBOSE):
@@ -269,8 +279,12 @@ def _exact(items: list) -> set[str] | None:
 
 # --------------------------------------------------------------------------- matcher
 
-# Every character ``\s`` matches (str.isspace), mapped one for one to a plain space.
-_TO_SPACE = {c: " " for c in range(0x110000) if chr(c).isspace() and c != 32}
+# Every character ``\s`` matches (str.isspace; a unit test checks the list against Unicode),
+# mapped one for one to a plain space. Listed, not computed: scanning all code points costs
+# about a second at every process start.
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+              "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_TO_SPACE = {ord(c): " " for c in WHITESPACE if c != " "}
 _SPACE_RUN = re.compile("  +")
 
 

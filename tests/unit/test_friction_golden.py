@@ -18,7 +18,12 @@ from hypothesis import strategies as st
 
 from service.analysis.friction import Doc, _matches, detect, load_rules
 from service.analysis.message import analyse_message
-from service.analysis.multimatch import PhraseMatcher, literal_prefixes, required_factors
+from service.analysis.multimatch import (
+    WHITESPACE,
+    PhraseMatcher,
+    literal_prefixes,
+    required_factors,
+)
 
 GOLDEN = Path(__file__).parents[1] / "data" / "friction_golden.json"
 GUARDRAIL_KINDS = ("blame", "disrespect", "dismissal", "negative_tone", "hostility")
@@ -150,3 +155,8 @@ def test_scan_offsets_survive_whitespace_runs_and_word_boundaries():
     assert [pos for pos, _ in anywhere] == [24]
     assert scan.present == frozenset()
     assert matcher.scan("a zebra").present == frozenset({7})
+
+
+def test_whitespace_list_is_what_regex_whitespace_matches():
+    every = "".join(map(chr, range(0x110000)))
+    assert "".join(re.findall(r"\s", every)) == WHITESPACE
