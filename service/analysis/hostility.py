@@ -10,10 +10,11 @@ overhead), so the parameters are read ONCE and the same probability is computed 
 * x = tf * idf, L2-normalised over the vocabulary words present;
 * per fold i: d_i = w_i . x + c_i, p_i = 1 / (1 + exp(a_i * d_i + b_i));  p = mean(p_i).
 
-The parameters come from the package's joblib files, which needs scikit-learn (imported
-lazily, ~1-3 s). A derived JSON copy keyed by the files' SHA-256 is written to the user's
-cache directory, so later processes load in milliseconds without scikit-learn. The copy is
-plain JSON (no pickle) and rebuilt whenever the package's files change.
+The parameters were read from the package's joblib files (which needs scikit-learn) by
+``tools/extract_hostility.py`` and ship as plain gzipped JSON in
+``resources/hostility.json.gz`` (no pickle, no scikit-learn at run time: importing it
+would also make NLTK import SciPy in every process). When that file is missing, the
+package's files are read directly (scikit-learn needed) and a copy is cached per user.
 
 Being linear, the model explains itself: the log-odds contribution of each word is
 ``x_j * mean_i(-a_i * w_ij)``; a sentence's contribution is the sum over its words.
@@ -22,6 +23,7 @@ Being linear, the model explains itself: the log-odds contribution of each word 
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import importlib.util
 import json
@@ -41,6 +43,8 @@ TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 TOKEN = re.compile(TOKEN_PATTERN)
 _TOKEN = TOKEN
 _FORMAT = 1
+#: The parameters as shipped with saygoodbye (see tools/extract_hostility.py).
+SHIPPED = Path(__file__).with_name("resources") / "hostility.json.gz"
 
 
 class HostilityModelError(RuntimeError):
@@ -177,9 +181,23 @@ def _version() -> str:
         return "unknown"
 
 
+def _load_shipped() -> HostilityModel | None:
+    try:
+        with gzip.open(SHIPPED, "rt", encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return None
+    if data.get("format") != _FORMAT:
+        raise HostilityModelError(f"{SHIPPED}: unsupported format {data.get('format')!r}")
+    return _from_parameters(data, f"{data.get('source')} sha256:{data['digest'][:16]}")
+
+
 @functools.lru_cache(maxsize=1)
 def load_model() -> HostilityModel:
-    """The model's parameters, from the derived cache when it matches the shipped files."""
+    """The shipped parameters; else the package's own files (via a per-user cache)."""
+    shipped = _load_shipped()
+    if shipped is not None:
+        return shipped
     files = _data_files()
     digest = _digest(files)
     source = f"alt-profanity-check {_version()} sha256:{digest[:16]}"

@@ -48,6 +48,9 @@ def test_probability_matches_the_package(reference):
 
 
 def test_cached_parameters_round_trip(tmp_path, monkeypatch):
+    # needs the `model` extra (alt-profanity-check + scikit-learn), like the extraction tool;
+    # without it, test_shipped_parameters_reproduce_the_package checks the shipped copy
+    pytest.importorskip("sklearn")
     files = hostility._data_files()
     data = hostility.extract_parameters(*files)
     cache = tmp_path / "h.json"
@@ -87,3 +90,22 @@ def test_weight_grows_with_the_models_confidence():
     mild = {s.kind: s.weight for s in detect("Damn, the site is slow.")}.get("hostility", 0.0)
     strong = {s.kind: s.weight for s in detect("You stupid fucking idiots.")}["hostility"]
     assert strong > mild >= 0.0
+
+
+# predict_prob of alt-profanity-check 1.9.1 (scikit-learn 1.9.1) for these texts, recorded
+# when the shipped parameters were extracted: the shipped copy must reproduce them.
+RECORDED = {
+    "You are a complete idiot and your work is garbage.": 0.999857238962702,
+    "Thanks so much for the lovely design, see you Monday.": 0.010178602459178843,
+    "This is stupid, who the hell approved this crap?": 0.9999824344216102,
+    "Please find the invoice attached.": 0.008629083043301403,
+    "What a pathetic excuse for a website.": 0.922270533586034,
+}
+
+
+def test_shipped_parameters_reproduce_the_package() -> None:
+    assert hostility.SHIPPED.is_file()
+    model = hostility._load_shipped()
+    assert model is not None and "alt-profanity-check 1.9.1" in model.source
+    for text, expected in RECORDED.items():
+        assert hostility.probability(text, model) == pytest.approx(expected, abs=1e-9)
