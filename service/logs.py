@@ -14,37 +14,33 @@ from datetime import UTC, datetime
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 
 
+def _fields(record: logging.LogRecord, formatter: logging.Formatter, ts: str) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "ts": ts,
+        "level": record.levelname.lower(),
+        "logger": record.name,
+        "msg": record.getMessage(),
+    }
+    for key, value in vars(record).items():
+        if key not in _RESERVED and not key.startswith("_"):
+            fields[key] = value
+    if record.exc_info:
+        fields["exc"] = formatter.formatException(record.exc_info)
+    return fields
+
+
 class KeyValueFormatter(logging.Formatter):
     """`ts=… level=… logger=… msg="…" key=value …` (extra= fields appended)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = {
-            "ts": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
-                fields[key] = value
-        if record.exc_info:
-            fields["exc"] = self.formatException(record.exc_info)
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        fields = _fields(record, self, ts)
         return " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        fields = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
-                fields[key] = value
-        if record.exc_info:
-            fields["exc"] = self.formatException(record.exc_info)
+        fields = _fields(record, self, datetime.fromtimestamp(record.created, UTC).isoformat())
         return json.dumps(fields, default=str, ensure_ascii=False)
 
 

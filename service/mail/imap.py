@@ -497,44 +497,15 @@ def sync_once(
 
 
 def sync_mailbox(settings: Any, progress: Callable[..., Any] | None = None) -> dict[str, Any]:
-    """The `saygoodbye sync` use case for the live mailbox: one pass, then health.
+    """The `saygoodbye sync` use case for the live mailbox (see pipeline.live_pass).
 
     `progress` is the CLI's bar factory (a context manager yielding
     ``(advance, set_total)``), or None for no display.
     """
-    from ..app import open_store, refresh_health  # the use-case layer; imported late
-    from ..directory import Directory
-    from ..store.models import SyncRun
+    from ..app import open_store
+    from ..pipeline import live_pass  # the use-case layer; imported late
 
-    store = open_store(settings)
-    label = f"imap://{settings.mailbox.username}@{settings.mailbox.host}"
-    with store.session() as session:
-        run = SyncRun(source=label[:512], started_at=datetime.now(UTC))
-        session.add(run)
-        session.flush()
-        run_id = run.id
-    error: str | None = None
-    result = SyncResult()
-    try:
-        with Ingestor(store, Directory.from_settings(settings)) as ingestor:
-            if progress is None:
-                result = sync_once(settings, ingestor)
-            else:
-                with progress() as (advance, set_total):
-                    result = sync_once(settings, ingestor, advance, on_total=set_total)
-    except BaseException as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        with store.session() as session:
-            run = session.get(SyncRun, run_id)
-            if run is not None:
-                run.finished_at = datetime.now(UTC)
-                run.seen, run.stored = result.seen, result.stored
-                run.duplicates, run.defective = result.duplicates, result.defective
-                run.error = error
-    refresh_health(settings, store)
-    return result.as_dict(label)
+    return live_pass(settings, open_store(settings), progress=progress)
 
 
 # -- the daemon's watcher -------------------------------------------------------
