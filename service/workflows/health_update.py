@@ -117,14 +117,16 @@ def assess_all(
     """Assess configured clients; stores state and one history point per day."""
     now = now or datetime.now(UTC)
     wanted = [c for c in settings.clients if clients is None or c.name in set(clients)]
-    facts = load_facts(session, [c.name for c in wanted])
     hs = health_settings(settings.health)
     results: list[Assessment] = []
     for client in wanted:
+        # One client's history at a time: memory follows the largest client,
+        # not the whole mailbox (a 100k-message backfill stays flat).
+        client_facts = load_facts(session, [client.name]).get(client.name, [])
         stored = session.get(ClientState, client.name)
         previous = stored.state if stored else None
         health = assess_client(
-            facts.get(client.name, []),
+            client_facts,
             now=now,
             settings=hs,
             economics=ClientEconomics(
@@ -134,9 +136,7 @@ def assess_all(
             ),
             previous_state=previous,
         )
-        results.append(
-            Assessment(client.name, client.owner, health, previous, len(facts.get(client.name, [])))
-        )
+        results.append(Assessment(client.name, client.owner, health, previous, len(client_facts)))
         if save:
             _save(session, client.name, health, now, stored)
     return results
