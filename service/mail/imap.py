@@ -31,6 +31,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 
 from ..errors import MailboxError
 from ..ingest import BatchStats, Checkpoint, Ingestor, RawMail
+from . import quirks as provider_quirks
 from .auth import imap_login, password_for
 from .backoff import Backoff
 
@@ -152,6 +153,19 @@ def as_mailbox_error(exc: BaseException, what: str) -> MailboxError:
         text = str(exc).encode(errors="replace")
         return MailboxError(f"{what}: {detail}", transient=bool(_TRANSIENT_CODES.search(text)))
     return MailboxError(f"{what}: {detail}", transient=False)
+
+
+def server_throttle(exc: BaseException) -> float | None:
+    """Seconds the server asked us to stay away (Exchange/Gmail throttling), else None.
+
+    Only the server's own words count: a socket error's text ("Resource
+    temporarily unavailable") is the network's, and gets the generic backoff.
+    """
+    if isinstance(exc, MailboxError) and exc.__context__ is not None:
+        return server_throttle(exc.__context__)  # connect() raises `from None`: look inside
+    if isinstance(exc, OSError | EOFError):
+        return None
+    return provider_quirks.throttle_delay(str(exc))
 
 
 # -- connection ---------------------------------------------------------------
@@ -318,6 +332,7 @@ class _Syncer:
         result: SyncResult,
         progress: Progress | None,
         on_total: OnTotal | None,
+        quirks: provider_quirks.Quirks | None = None,
     ) -> None:
         self.client = client
         self.ingestor = ingestor
@@ -326,6 +341,10 @@ class _Syncer:
         self.progress = progress
         self.on_total = on_total
         self.total = 0
+        # Gmail shows one message in several labels (INBOX, Sent Mail): its
+        # X-GM-MSGID, fetched with the sizes, spares a second body download.
+        self.extra_items = list(provider_quirks.fetch_items(quirks or provider_quirks.Quirks()))
+        self.seen_keys: set[str] = set()
 
     def folder(self, folder: str) -> None:
         client = self.client
@@ -378,13 +397,14 @@ class _Syncer:
             self._fetch_and_store(folder, uidvalidity, chunk)
 
     def _fetch_and_store(self, folder: str, uidvalidity: int, chunk: list[int]) -> None:
-        sizes = {
-            uid: int(data.get(b"RFC822.SIZE", 0))
-            for uid, data in self.client.fetch(chunk, ["RFC822.SIZE"]).items()
-        }
+        meta = self.client.fetch(chunk, ["RFC822.SIZE", *self.extra_items])
+        sizes = {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in meta.items()}
+        already = self._seen_in_other_labels(meta)
         for part in _split_by_size(chunk, sizes, MAX_BATCH_BYTES):
             items: list[RawMail] = []
-            small = [uid for uid in part if sizes.get(uid, 0) <= MAX_MESSAGE_BYTES]
+            small = [
+                uid for uid in part if sizes.get(uid, 0) <= MAX_MESSAGE_BYTES and uid not in already
+            ]
             if small:
                 fetched = self.client.fetch(small, ["BODY.PEEK[]"])
                 for uid in small:
@@ -392,7 +412,7 @@ class _Syncer:
                     if body is not None:  # None: expunged meanwhile
                         items.append(RawMail(bytes(body), folder, uid))
             for uid in part:
-                if sizes.get(uid, 0) > MAX_MESSAGE_BYTES:
+                if sizes.get(uid, 0) > MAX_MESSAGE_BYTES and uid not in already:
                     log.warning(
                         "event=imap_message_truncated folder=%s uid=%d size=%d",
                         folder,
@@ -407,8 +427,33 @@ class _Syncer:
             items.sort(key=lambda item: item.uid or 0)
             # the checkpoint covers every UID asked for, even ones expunged meanwhile
             self._commit(items, folder, Checkpoint(folder, uidvalidity, part[-1]))
+            skipped = sum(1 for uid in part if uid in already)
+            if skipped:
+                summary = self.result.folder(folder)
+                summary.seen += skipped
+                summary.duplicates += skipped
             if self.progress:
                 self.progress(len(part))
+
+    def _seen_in_other_labels(self, meta: dict[int, dict[bytes, Any]]) -> set[int]:
+        """UIDs whose X-GM-MSGID this pass already fetched (none off Gmail).
+
+        Only skips the download: a message first met in an earlier pass is
+        fetched and the store's Message-ID dedupe (content hash when there is
+        no Message-ID; Gmail serves the same bytes in every label) keeps it single.
+        """
+        if not self.extra_items:
+            return set()
+        already: set[int] = set()
+        for uid in sorted(meta):
+            key = provider_quirks.dedupe_key(meta[uid], None)
+            if key is None:
+                continue
+            if key in self.seen_keys:
+                already.add(uid)
+            else:
+                self.seen_keys.add(key)
+        return already
 
     def _commit(self, items: list[RawMail], folder: str, checkpoint: Checkpoint) -> None:
         stats = self.ingestor.ingest_batch(items, source=SOURCE, checkpoint=checkpoint)
@@ -429,10 +474,11 @@ def sync_folders(
     result: SyncResult | None = None,
     progress: Progress | None = None,
     on_total: OnTotal | None = None,
+    quirks: provider_quirks.Quirks | None = None,
 ) -> SyncResult:
     """One pass over `folders` on an open connection (no retries: see sync_once)."""
     result = result if result is not None else SyncResult()
-    syncer = _Syncer(client, ingestor, batch_size, result, progress, on_total)
+    syncer = _Syncer(client, ingestor, batch_size, result, progress, on_total, quirks)
     for folder in folders:
         syncer.folder(folder)
     if client._imap.state == "SELECTED" and client.has_capability("UNSELECT"):
@@ -474,6 +520,7 @@ def sync_once(
                 result=result,
                 progress=progress,
                 on_total=on_total,
+                quirks=provider_quirks.detect(client, mailbox.host),
             )
             result.seconds = time.monotonic() - started
             return result
@@ -482,13 +529,15 @@ def sync_once(
             if not isinstance(exc, MailboxError | OSError | IMAPClientError | EOFError):
                 raise  # not a mail-server problem (e.g. the database): let it surface
             result.retries += 1
-            if not error.transient or result.retries >= max_attempts:
+            throttled = server_throttle(exc)
+            if (not error.transient and throttled is None) or result.retries >= max_attempts:
                 raise error from None
-            delay = backoff.next_delay()
+            delay = throttled if throttled is not None else backoff.next_delay()
             log.warning(
-                "event=imap_retry attempt=%d delay_s=%.1f error=%s",
+                "event=imap_retry attempt=%d delay_s=%.1f throttled=%s error=%s",
                 result.retries,
                 delay,
+                throttled is not None,
                 error,
             )
             sleep(delay)
@@ -514,11 +563,14 @@ def sync_mailbox(settings: Any, progress: Callable[..., Any] | None = None) -> d
 class MailboxWatcher:
     """Keeps the store in step with the mailbox for as long as the daemon runs.
 
-    Waits with IDLE on the inbox (re-issued every 9 minutes) and syncs on every
-    EXISTS; polls every ``poll_seconds`` when IDLE is off or the server lacks it.
-    Every wake-up (and every IDLE renewal) syncs the Sent folder too. Any
-    failure reconnects with exponential backoff and jitter; the loop only ends
-    on stop(). ``on_sync`` is called (in the watcher's thread) after each pass.
+    Waits with IDLE on the inbox (re-issued every 9 minutes, every 4 on
+    Exchange, which drops quiet IDLEs) and syncs on every EXISTS; polls every
+    ``poll_seconds`` when IDLE is off or the server lacks it. Every wake-up
+    (and every IDLE renewal) syncs the Sent folder too. Gmail sessions are
+    renewed after 23 hours, before Gmail cuts them. Any failure reconnects with
+    exponential backoff and jitter, or after the pause a throttling server
+    asks for; the loop only ends on stop(). ``on_sync`` is called (in the
+    watcher's thread) after each pass.
     """
 
     def __init__(
@@ -541,6 +593,7 @@ class MailboxWatcher:
         self.poll_seconds = float(poll_seconds or self.mailbox.poll_seconds)
         self.backoff = backoff or Backoff(base=1.0, cap=300.0)
         self.mode: str | None = None  # "idle" or "poll" once connected
+        self.quirks: provider_quirks.Quirks | None = None  # of the current server
         self.syncs = 0
         self.last_sync: datetime | None = None
         self.last_error: str | None = None
@@ -583,17 +636,24 @@ class MailboxWatcher:
                 if self._stop.is_set():
                     break
                 self.last_error = str(error)
-                delay = self.backoff.next_delay()
-                level = logging.WARNING if error.transient else logging.ERROR
-                log.log(
-                    level,
-                    "event=imap_reconnect attempt=%d delay_s=%.1f transient=%s error=%s",
-                    self.backoff.attempt,
-                    delay,
-                    error.transient,
-                    error,
-                    exc_info=not isinstance(exc, MailboxError | OSError | IMAPClientError),
-                )
+                throttled = server_throttle(exc)
+                if throttled is not None:
+                    # The server named its price (Exchange: "Suggested Backoff
+                    # Time"); reconnecting sooner only extends the throttling.
+                    delay = throttled
+                    log.warning("event=imap_throttled delay_s=%.1f error=%s", delay, error)
+                else:
+                    delay = self.backoff.next_delay()
+                    level = logging.WARNING if error.transient else logging.ERROR
+                    log.log(
+                        level,
+                        "event=imap_reconnect attempt=%d delay_s=%.1f transient=%s error=%s",
+                        self.backoff.attempt,
+                        delay,
+                        error.transient,
+                        error,
+                        exc_info=not isinstance(exc, MailboxError | OSError | IMAPClientError),
+                    )
                 self._stop.wait(delay)
             finally:
                 client, self._client = self._client, None
@@ -601,14 +661,33 @@ class MailboxWatcher:
         self.mode = None
 
     def _connected(self, client: IMAPClient) -> None:
+        connected_at = time.monotonic()
+        quirks = provider_quirks.detect(client, self.mailbox.host)
+        self.quirks = quirks
         folders = folders_to_sync(client, self.mailbox)
         use_idle = bool(self.mailbox.idle) and client.has_capability("IDLE")
         self.mode = "idle" if use_idle else "poll"
-        log.info("event=imap_watch mode=%s folders=%s", self.mode, ",".join(folders))
+        renew = min(self.idle_renew, quirks.idle_renew_seconds)
+        log.info(
+            "event=imap_watch mode=%s provider=%s idle_renew_s=%.0f folders=%s",
+            self.mode,
+            quirks.provider,
+            renew,
+            ",".join(folders),
+        )
         while not self._stop.is_set():
+            age = time.monotonic() - connected_at
+            if provider_quirks.session_due_for_renewal(quirks, age):
+                # Gmail cuts sessions about daily; leave between passes, not mid-batch.
+                log.info("event=imap_session_renew provider=%s age_s=%.0f", quirks.provider, age)
+                return
             self._wake.clear()
             result = sync_folders(
-                client, folders, self.ingestor, batch_size=self.mailbox.batch_size
+                client,
+                folders,
+                self.ingestor,
+                batch_size=self.mailbox.batch_size,
+                quirks=quirks,
             )
             self.syncs += 1
             self.last_sync = datetime.now(UTC)
@@ -619,7 +698,7 @@ class MailboxWatcher:
             if self.on_sync is not None:
                 self.on_sync(result)
             if use_idle:
-                self._idle(client, folders[0])
+                self._idle(client, folders[0], renew)
             else:
                 self._poll(client)
 
@@ -633,19 +712,23 @@ class MailboxWatcher:
             if not self._wake.is_set() and deadline - time.monotonic() > 0:
                 client.noop()  # keep the connection (and NAT state) alive; fails if dead
 
-    def _idle(self, client: IMAPClient, folder: str) -> None:
+    def _idle(self, client: IMAPClient, folder: str, renew: float) -> None:
         info = client.select_folder(folder, readonly=True)
         # Mail that arrived between the sync and this SELECT raises no EXISTS
         # during IDLE: compare UIDNEXT with the checkpoint and sync at once.
         checkpoint = self.ingestor.checkpoint(folder)
         uidnext = int(info.get(b"UIDNEXT", 0) or 0)
-        if checkpoint is not None and uidnext and (
-            int(info.get(b"UIDVALIDITY", 0)) != checkpoint.uidvalidity
-            or uidnext - 1 > checkpoint.last_uid
+        if (
+            checkpoint is not None
+            and uidnext
+            and (
+                int(info.get(b"UIDVALIDITY", 0)) != checkpoint.uidvalidity
+                or uidnext - 1 > checkpoint.last_uid
+            )
         ):
             return
         client.idle()
-        deadline = time.monotonic() + self.idle_renew
+        deadline = time.monotonic() + renew
         try:
             while not self._wake.is_set():
                 remaining = deadline - time.monotonic()
@@ -654,8 +737,14 @@ class MailboxWatcher:
                 wait = min(remaining, 1.0)
                 began = time.monotonic()
                 responses = client.idle_check(timeout=wait)
-                if any(_is(r, b"BYE") for r in responses):
-                    raise MailboxError("server closed the IDLE connection (BYE)")
+                bye = next((r for r in responses if _is(r, b"BYE")), None)
+                if bye is not None:
+                    # its text may be a throttling notice ("Server Unavailable"): keep it
+                    said = b" ".join(x for x in bye if isinstance(x, bytes) and x != b"BYE")
+                    raise MailboxError(
+                        "server closed the IDLE connection (BYE "
+                        f"{said.decode('utf-8', 'replace')})"
+                    )
                 if any(_is(r, b"EXISTS") for r in responses):
                     return
                 if not responses and time.monotonic() - began < wait / 2:

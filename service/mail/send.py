@@ -25,6 +25,7 @@ from imapclient.exceptions import IMAPClientError
 from ..config import MailboxSettings, SmtpSettings
 from ..errors import DeliveryError, MailboxError
 from .auth import smtp_login
+from .quirks import search_with_fallback
 
 log = logging.getLogger(__name__)
 
@@ -193,18 +194,15 @@ class SentFolder:
         client = connect(self.settings)
         self._client = client
         try:
-            self.folder = sent_folder(client, self.settings) or self._discover()
+            # config, else the \Sent special-use flag, else a well-known name in
+            # one of many languages (mail.folders)
+            self.folder = sent_folder(client, self.settings)
         except (IMAPClientError, OSError) as exc:
             self.close()
             raise MailboxError(f"cannot find the Sent folder: {exc}") from None
-
-    def _discover(self) -> str:
-        assert self._client is not None
-        for name in ("Sent", "Sent Items", "Sent Messages", "INBOX.Sent", "INBOX/Sent"):
-            with contextlib.suppress(IMAPClientError, OSError):
-                if self._client.folder_exists(name):
-                    return name
-        raise MailboxError("no Sent folder found; set [mailbox] sent_folder", transient=False)
+        if self.folder is None:
+            self.close()
+            raise MailboxError("no Sent folder found; set [mailbox] sent_folder", transient=False)
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -217,7 +215,8 @@ class SentFolder:
         assert self._client is not None and self.folder is not None
         try:
             self._client.select_folder(self.folder, readonly=True)
-            uids = self._client.search(["HEADER", "Message-ID", message_id])
+            # Exchange refuses SEARCH CHARSET UTF-8 ([BADCHARSET]): retried in US-ASCII
+            uids = search_with_fallback(self._client, ["HEADER", "Message-ID", message_id])
         except (IMAPClientError, OSError) as exc:
             raise MailboxError(f"cannot search {self.folder}: {exc}") from None
         return bool(uids)
