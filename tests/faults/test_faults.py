@@ -87,7 +87,7 @@ def test_sigkill_during_backfill_stores_the_mailbox_exactly(
     in_mailbox = initial
     db = tmp_path / "state" / "sg.db"
     url = f"sqlite:///{db}"
-    config = write_config(tmp_path / "config.toml", dovecot, user, url)
+    config = write_config(tmp_path / "config.toml", dovecot, user, url, extra="batch_size = 25")
     env = cli_env(dovecot, user)
     log = tmp_path / "sync.log"
     killed = mid_backfill = finished = 0
@@ -226,3 +226,130 @@ def test_sigkill_around_sending_never_delivers_twice(
           f"{post_data} after DATA began); {len(queued)} queued, {sum(counts.values())} "
           f"deliveries counted in the recipient mailbox, max 1 per Message-ID; "
           f"{resolved} uncertain resolved through the Sent check, {len(asked)} asked the owner")
+
+
+# -- 3. Dovecot restarted under IDLE; SMTP 4xx, 5xx and down: the daemon carries on
+
+
+def _daemon_config(path: Path, dovecot: Dovecot, smtp: FilingSmtpServer, url: str) -> Path:
+    state = path.parent / "state"
+    path.write_text(
+        f'[service]\ndatabase = "{url}"\nstate_dir = "{state}"\n'
+        'own_domains = ["northwind.test"]\n\n'
+        f'[mailbox]\nhost = "{dovecot.host}"\nport = {dovecot.imap_port}\nsecurity = "none"\n'
+        f'username = "{SERVICE}"\npassword_env = "{IMAP_PASSWORD_ENV}"\ntimeout = 5\n\n'
+        f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\n'
+        f'username = "{smtp.username}"\npassword_env = "{SMTP_PASSWORD_ENV}"\n'
+        f'from_address = "{SERVICE}"\nsave_to_sent = "never"\ntimeout = 3\n\n'
+        '[schedule]\nsend_window = "00:00-24:00"\nsend_days = "mon-sun"\n\n'
+        f'[[clients]]\nname = "Acme"\ndomains = ["acme.test"]\nowner = "{OWNER}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_daemon_survives_imap_restart_and_smtp_faults(
+    dovecot: Dovecot, filing_smtp: FilingSmtpServer, tmp_path: Path
+) -> None:
+    from tests.integration.test_daemon_env import Daemon, NotifyListener, cli_argv, daemon_env
+
+    url = f"sqlite:///{tmp_path / 'state' / 'saygoodbye.db'}"
+    config = _daemon_config(tmp_path / "config.toml", dovecot, filing_smtp, url)
+    settings = make_settings(dovecot, filing_smtp, url, save_to_sent="never")
+    notify = NotifyListener()
+    env = daemon_env(notify, **{IMAP_PASSWORD_ENV: dovecot.password(SERVICE),
+                                SMTP_PASSWORD_ENV: filing_smtp.password})
+    daemon = Daemon(cli_argv(config, "run"), env)
+    serial = iter(range(1, 1000))
+    store: Store | None = None
+
+    def arrive() -> int:
+        """New client mail: stored through IDLE, and it wakes the outbox."""
+        n = next(serial)
+        dovecot.deliver(SERVICE, mailgen.message(f"Status {n}", message_id=f"<f3-{n}@acme.test>"))
+        return n
+
+    def row(row_id: int) -> OutboxMessage:
+        assert store is not None
+        with store.session() as session:
+            found = session.get(OutboxMessage, row_id)
+            assert found is not None
+            return found
+
+    def queue(subject: str) -> int:
+        assert store is not None
+        with store.session() as session:
+            msg = compose(from_addr=SERVICE, to=[OWNER], subject=subject, text="Heads up.\n")
+            return outbox.queue(session, settings, msg, kind="alert", owner=OWNER).id
+
+    def due_now(row_id: int) -> None:
+        """The backoff has passed (the daemon's clock is not ours to move)."""
+        assert store is not None
+        with store.session() as session:
+            found = session.get(OutboxMessage, row_id)
+            assert found is not None
+            found.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
+
+    try:
+        notify.wait_for("READY", timeout=60)
+        daemon.wait_log("event=imap_watch mode=idle")
+        store = Store(url, migrate_schema=False)
+        arrive()
+        wait_until(lambda: len(stored_ids(url)) == 1, 30, "first message stored")
+
+        # IMAP: the server stops under IDLE, stays away, comes back
+        dovecot.stop()
+        time.sleep(2.0)
+        dovecot.start()
+        arrive()
+        wait_until(lambda: len(stored_ids(url)) == 2, 60, "message after the restart stored")
+        reconnect = daemon.wait_log("event=imap_reconnect")
+
+        # SMTP 4xx: retried, then sent
+        filing_smtp.fail_next("mail", 451, text="4.7.1 Greylisted, come back later")
+        soft = queue("Alert: 4xx")
+        arrive()
+        wait_until(lambda: row(soft).attempts >= 1 and row(soft).state != "sending", 30, "the 4xx attempt")
+        assert row(soft).state == "scheduled" and "Greylisted" in (row(soft).error or "")
+        due_now(soft)
+        arrive()
+        wait_until(lambda: row(soft).state == "sent", 30, "the retried send")
+
+        # SMTP 5xx: failed, with the server's words
+        filing_smtp.fail_next("rcpt", 550, text="5.2.1 Mailbox disabled for this recipient")
+        hard = queue("Alert: 5xx")
+        arrive()
+        wait_until(lambda: row(hard).state == "failed", 30, "the 5xx failure")
+
+        # SMTP down: the daemon keeps running, sends once it is back
+        filing_smtp.stop()
+        down = queue("Alert: server down")
+        arrive()
+        wait_until(lambda: row(down).attempts >= 1 and row(down).state != "sending", 30, "the attempt while SMTP is down")
+        assert row(down).state == "scheduled" and daemon.proc.poll() is None
+        down_error = row(down).error
+        filing_smtp.start()
+        due_now(down)
+        arrive()
+        wait_until(lambda: row(down).state == "sent", 30, "the send after SMTP came back")
+
+        listing = subprocess.run(cli_argv(config, "outbox", "--json"), cwd=ROOT, env=env,
+                                 capture_output=True, text=True, timeout=60, check=True)
+        by_id = {item["id"]: item for item in json.loads(listing.stdout)}
+        assert by_id[hard]["state"] == "failed"
+        assert "Mailbox disabled for this recipient" in by_id[hard]["error"]
+        assert by_id[soft]["state"] == by_id[down]["state"] == "sent"
+        counts = delivered_per_id(dovecot.messages(OWNER))
+        assert counts[row(soft).message_id] == counts[row(down).message_id] == 1
+        assert counts[row(hard).message_id] == 0
+        assert daemon.proc.poll() is None
+        assert daemon.stop(timeout=30) == 0
+        assert not daemon.logs("Traceback")
+    finally:
+        daemon.kill()
+        notify.close()
+        if store is not None:
+            store.dispose()
+    print(f"[faults] daemon: IMAP restart under IDLE survived ({reconnect.strip()[:160]}); "
+          f"SMTP 451 retried then sent; 550 failed with {by_id[hard]['error']!r}; "
+          f"SMTP down -> {down_error!r}, sent after it returned; daemon exit 0")
