@@ -8,6 +8,7 @@ with ``SAYGOODBYE_FAULTS_SEED``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
@@ -87,9 +89,8 @@ def start_cli(config: Path, env: dict[str, str], *args: str, measure_rss: bool =
     With `log`, output goes to that file (a process about to be killed never
     drains a pipe); else it is piped for `communicate`.
     """
-    argv = (
-        [sys.executable, "-c", RSS_WRAPPER] if measure_rss else [sys.executable, "-m", "service.cli"]
-    )
+    argv = [sys.executable, "-c", RSS_WRAPPER] if measure_rss else [
+        sys.executable, "-m", "service.cli"]
     sink = log.open("a") if log is not None else subprocess.PIPE
     try:
         return subprocess.Popen(
@@ -115,10 +116,8 @@ def run_cli(config: Path, env: dict[str, str], *args: str, timeout: float = 120,
 
 def kill_group(proc: subprocess.Popen[str]) -> None:
     """SIGKILL the process and everything it started (its session)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(timeout=30)
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
@@ -142,13 +141,15 @@ def stored_ids(url: str) -> list[str]:
     try:
         with store.session() as session:
             return list(session.scalars(select(Message.message_id)))
-    except Exception:  # noqa: BLE001 - the schema may not exist yet after an early kill
+    except Exception:
         return []
     finally:
         store.dispose()
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.1) -> None:  # noqa: ANN001
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str,
+               interval: float = 0.1) -> None:
+    """Poll a condition that a separate process brings about; fail with what was awaited."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

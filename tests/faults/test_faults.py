@@ -115,7 +115,7 @@ def test_sigkill_during_backfill_stores_the_mailbox_exactly(
         _next_second()
         dovecot.fill(user, mailgen.generate(top_up, seed=round_ + 2))
         in_mailbox += top_up
-    code, out, err = run_cli(config, env, "sync", "--json")
+    code, _out, err = run_cli(config, env, "sync", "--json")
     assert code == 0, err[-3000:]
     mailbox = header_ids(dovecot.messages(user))
     ids = stored_ids(url)
@@ -282,6 +282,11 @@ def test_daemon_survives_imap_restart_and_smtp_faults(
             msg = compose(from_addr=SERVICE, to=[OWNER], subject=subject, text="Heads up.\n")
             return outbox.queue(session, settings, msg, kind="alert", owner=OWNER).id
 
+    def _settled(row_id: int) -> bool:
+        """Tried at least once and no longer in flight."""
+        found = row(row_id)
+        return found.attempts >= 1 and found.state != "sending"
+
     def due_now(row_id: int) -> None:
         """The backoff has passed (the daemon's clock is not ours to move)."""
         assert store is not None
@@ -309,7 +314,7 @@ def test_daemon_survives_imap_restart_and_smtp_faults(
         filing_smtp.fail_next("mail", 451, text="4.7.1 Greylisted, come back later")
         soft = queue("Alert: 4xx")
         arrive()
-        wait_until(lambda: row(soft).attempts >= 1 and row(soft).state != "sending", 30, "the 4xx attempt")
+        wait_until(lambda: _settled(soft), 30, "the 4xx attempt")
         assert row(soft).state == "scheduled" and "Greylisted" in (row(soft).error or "")
         due_now(soft)
         arrive()
@@ -325,7 +330,7 @@ def test_daemon_survives_imap_restart_and_smtp_faults(
         filing_smtp.stop()
         down = queue("Alert: server down")
         arrive()
-        wait_until(lambda: row(down).attempts >= 1 and row(down).state != "sending", 30, "the attempt while SMTP is down")
+        wait_until(lambda: _settled(down), 30, "the attempt while SMTP is down")
         assert row(down).state == "scheduled" and daemon.proc.poll() is None
         down_error = row(down).error
         filing_smtp.start()
@@ -353,3 +358,184 @@ def test_daemon_survives_imap_restart_and_smtp_faults(
     print(f"[faults] daemon: IMAP restart under IDLE survived ({reconnect.strip()[:160]}); "
           f"SMTP 451 retried then sent; 550 failed with {by_id[hard]['error']!r}; "
           f"SMTP down -> {down_error!r}, sent after it returned; daemon exit 0")
+
+
+# -- 4. The database goes away or is locked ------------------------------------
+
+
+def test_postgres_connections_terminated_during_sync_lose_nothing(
+    dovecot: Dovecot, postgres_url: str, postgres_server: str, tmp_path: Path
+) -> None:
+    total = scale(300, 1500)
+    rand, _seed = rng("postgres terminations")
+    user = dovecot.add_user(TEAM, "team-pass")
+    dovecot.fill(user, mailgen.generate(total, seed=21))
+    config = write_config(tmp_path / "config.toml", dovecot, user, postgres_url,
+                          extra="batch_size = 25")
+    env = cli_env(dovecot, user)
+    database = postgres_url.rsplit("/", 1)[1]
+    stop = threading.Event()
+    terminated: list[int] = []
+
+    def terminator() -> None:
+        """Cut every connection to the test database now and then (never the server)."""
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            while not stop.wait(rand.uniform(0.3, 1.0)):
+                cut = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)
+                ).fetchone()
+                terminated.append(int(cut[0]) if cut else 0)
+
+    thread = threading.Thread(target=terminator, daemon=True)
+    thread.start()
+    runs = failures = 0
+    try:
+        for _ in range(scale(8, 30)):  # what systemd's Restart=on-failure would do
+            runs += 1
+            code, _out, err = run_cli(config, env, "sync", "--json")
+            if code == 0 and len(stored_ids(postgres_url)) == total:
+                break
+            failures += code != 0
+    finally:
+        stop.set()
+        thread.join(10)
+    code, out, err = run_cli(config, env, "sync", "--json")  # after the outage: nothing new
+    assert code == 0, err[-3000:]
+    assert json.loads(out)["stored"] == 0
+    ids = stored_ids(postgres_url)
+    mailbox = header_ids(dovecot.messages(user))
+    assert len(ids) == len(set(ids)) == len(mailbox) == total
+    assert set(ids) == set(mailbox)
+    print(f"[faults] postgres: {sum(terminated)} backend connections terminated over "
+          f"{len(terminated)} cuts; {runs} sync runs ({failures} exited non-zero, re-run); "
+          f"{len(ids)} stored == {total} in mailbox, 0 duplicates")
+
+
+def test_sqlite_write_lock_is_waited_out(dovecot: Dovecot, tmp_path: Path) -> None:
+    total, hold = 120, 3.0
+    user = dovecot.add_user(TEAM, "team-pass")
+    dovecot.fill(user, mailgen.generate(total, seed=31))
+    db = tmp_path / "state" / "sg.db"
+    url = f"sqlite:///{db}"
+    Store(url).dispose()  # the schema exists; the lock is on the data
+    config = write_config(tmp_path / "config.toml", dovecot, user, url)
+    env = cli_env(dovecot, user)
+    blocker = sqlite3.connect(db, isolation_level=None, timeout=5)
+    blocker.execute("BEGIN EXCLUSIVE")
+    began = time.monotonic()
+    proc = start_cli(config, env, "sync", "--json")
+    try:
+        time.sleep(hold)
+        assert proc.poll() is None, "the sync gave up while the database was locked"
+        assert _count(db) == 0
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    out, err = proc.communicate(timeout=120)
+    took = time.monotonic() - began
+    assert proc.returncode == 0, err[-3000:]
+    assert json.loads(out)["stored"] == total
+    assert sorted(stored_ids(url)) == sorted(header_ids(dovecot.messages(user)))
+    print(f"[faults] sqlite: exclusive lock held {hold:.0f} s during a sync; it waited "
+          f"(busy_timeout) and stored all {total} ({took:.1f} s in all)")
+
+
+# -- 5. Hostile input -----------------------------------------------------------
+
+MALFORMED = ROOT / "tests" / "data" / "mail" / "malformed"
+
+
+def _head(n: int, subject: bytes = b"hostile") -> bytes:
+    return (b"From: Ana <ana@acme.test>\r\nTo: team@northwind.test\r\n"
+            b"Date: Mon, 3 Mar 2025 10:00:00 +0000\r\n"
+            b"Message-ID: <hostile-%d@acme.test>\r\nSubject: " % n + subject + b"\r\n")
+
+
+def hostile_corpus(zip_bomb_mb: int) -> Iterator[tuple[str, bytes]]:
+    """(name, raw) of messages built to hurt a parser; generated here, never committed."""
+    # a 1 MB header, folded, and a 256 kB one on a single line
+    folded = b"\r\n ".join([b"x" * 70] * (1024 * 1024 // 73))
+    yield "huge_header", _head(1) + b"X-Huge: " + folded + b"\r\n\r\nShort body.\r\n"
+    yield "huge_unfolded_subject", _head(2, b"y" * 256 * 1024) + b"\r\nBody.\r\n"
+    # 200 levels of multipart nesting
+    depth, parts = 200, []
+    for level in range(depth):
+        parts.append(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n'
+                     % (level, level))
+    inner = b"Content-Type: text/plain\r\n\r\nDeep inside.\r\n"
+    closing = b"".join(b"\r\n--b%d--\r\n" % level for level in reversed(range(depth)))
+    yield "nested_200", _head(3) + b"MIME-Version: 1.0\r\n" + b"".join(parts) + inner + closing
+    # zip-bomb-like: a tiny, highly compressible encoding of many MB of zeros
+    line = b"A" * 76 + b"\r\n"  # 57 zero bytes per line
+    lines = zip_bomb_mb * 1024 * 1024 // 57
+    yield "zero_bomb", (
+        _head(4) + b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n'
+        b"--z\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
+        b'--z\r\nContent-Type: application/octet-stream; name="zeros.bin"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + line * lines + b"--z--\r\n"
+    )
+    # a text part that decodes to megabytes of one repeated word
+    word = b"d29yZCB3b3JkIHdvcmQg" * 3 + b"\r\n"  # "word word word " x 3, base64
+    yield "text_bomb", (
+        _head(5) + b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + word * 100_000
+    )
+    bad = b"\xff\xfe\xc3\x28\xa0\xa1\xe2\x28\xa1\xf0\x28\x8c\xbc"
+    yield "invalid_utf8", (
+        b"From: " + bad + b" <ana@acme.test>\r\nTo: team@northwind.test\r\n"
+        b"Message-ID: <hostile-6@acme.test>\r\nSubject: " + bad + b"\r\n"
+        b"Date: " + bad + b"\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="' + bad + b'"\r\n\r\n--' + bad
+        + b"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + bad * 50 + b"\r\n--" + bad
+        + b'\r\nContent-Type: text/html; charset="\xff"\r\nContent-Disposition: attachment; '
+        b'filename="' + bad + b'.html"\r\n\r\n<p>' + bad + b"</p>\r\n--" + bad + b"--\r\n"
+    )
+    yield "nul_bytes", (
+        _head(7, b"nul\x00in\x00subject") + b"X-Nul: a\x00b\r\n\r\nBody\x00with\x00NULs.\r\n"
+    )
+    yield "headers_only", _head(8)[:-2]  # not even the blank line
+    yield "charset_lies", (
+        _head(9) + b"Content-Type: text/plain; charset=x-no-such-charset\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n=ZZ=\r\n=E9t=E9 =\r\n"
+    )
+    for n, path in enumerate(sorted(MALFORMED.glob("*.eml"))):
+        raw = path.read_bytes()
+        if b"message-id:" not in raw.lower():  # each must be findable after the sync
+            raw = b"Message-ID: <malformed-%d@corpus.test>\r\n" % n + raw
+        yield f"corpus:{path.name}", raw
+
+
+def test_hostile_input_is_stored_with_bounded_memory(dovecot: Dovecot, tmp_path: Path) -> None:
+    corpus = list(hostile_corpus(zip_bomb_mb=50))
+    user = dovecot.add_user(TEAM, "team-pass")
+    dovecot.deliver(user, mailgen.message("before", message_id="<calm-1@acme.test>"))
+    _next_second()
+    dovecot.fill(user, (raw for _name, raw in corpus))
+    dovecot.deliver(user, mailgen.message("after", message_id="<calm-2@acme.test>"))
+    in_mailbox = len(corpus) + 2
+    url = f"sqlite:///{tmp_path / 'state' / 'sg.db'}"
+    config = write_config(tmp_path / "config.toml", dovecot, user, url)
+    began = time.monotonic()
+    code, out, err = run_cli(config, cli_env(dovecot, user), "sync", "--json",
+                             measure_rss=True, timeout=120)
+    took = time.monotonic() - began
+    assert code == 0, err[-3000:]
+    peak = maxrss_mb(err)
+    assert peak < 400, f"peak RSS {peak:.0f} MB"
+    result = json.loads(out)
+    assert result["seen"] == in_mailbox
+    store = Store(url, migrate_schema=False)
+    try:
+        with store.session() as session:
+            rows = session.execute(select(Message.message_id, Message.defects)).all()
+    finally:
+        store.dispose()
+    assert len(rows) == in_mailbox, f"{len(rows)} stored of {in_mailbox}"
+    with_defects = [mid for mid, defects in rows if defects]
+    assert {"<calm-1@acme.test>", "<calm-2@acme.test>"} <= {mid for mid, _d in rows}
+    sizes = sorted(len(raw) for _n, raw in corpus)
+    print(f"[faults] hostile input: {len(corpus)} inputs tried ({len(corpus) - 9} from the "
+          f"malformed corpus; largest {sizes[-1] / 1e6:.0f} MB raw), {len(rows)} of {in_mailbox} "
+          f"stored, {len(with_defects)} with defects listed; peak RSS {peak:.0f} MB; "
+          f"sync {took:.1f} s")
