@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install test-deps lint bench eval clean
+.PHONY: demo test install test-deps lint bench eval clean faults
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test-deps: $(STAMP)
 test: test-deps
 	$(VENV)/bin/ruff check service tests eval bench tools
 	$(PY) -m pytest -q
+
+faults: test-deps
+	SAYGOODBYE_FAULTS=full $(PY) -m pytest -q tests/faults
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check service tests eval bench tools
