@@ -740,11 +740,8 @@ class MailboxWatcher:
                 bye = next((r for r in responses if _is(r, b"BYE")), None)
                 if bye is not None:
                     # its text may be a throttling notice ("Server Unavailable"): keep it
-                    said = b" ".join(x for x in bye if isinstance(x, bytes) and x != b"BYE")
-                    raise MailboxError(
-                        "server closed the IDLE connection (BYE "
-                        f"{said.decode('utf-8', 'replace')})"
-                    )
+                    said = " ".join(_word(x) for x in bye[1:])
+                    raise MailboxError(f"server closed the IDLE connection (BYE {said})")
                 if any(_is(r, b"EXISTS") for r in responses):
                     return
                 if not responses and time.monotonic() - began < wait / 2:
@@ -756,3 +753,7 @@ class MailboxWatcher:
 
 def _is(response: Any, word: bytes) -> bool:
     return isinstance(response, tuple) and word in response[:2]
+
+
+def _word(token: Any) -> str:
+    return token.decode("utf-8", "replace") if isinstance(token, bytes) else str(token)

@@ -351,3 +351,28 @@ def test_exchange_comma_separated_references(header: bytes) -> None:
                                  "<DB7PR02MB2.eurprd02.prod.outlook.com>",
                                  "<AM0PR01MB3.eurprd01.prod.outlook.com>")
     assert parsed.thread_key == "<AM0PR01MB1.eurprd01.prod.outlook.com>"
+
+
+def test_a_bye_during_idle_keeps_the_servers_reason() -> None:
+    class ByeDuringIdle:
+        done = False
+
+        def select_folder(self, folder: str, readonly: bool = False) -> dict[bytes, Any]:
+            return {b"UIDVALIDITY": 7, b"UIDNEXT": 4, b"EXISTS": 3}
+
+        def idle(self) -> None:
+            pass
+
+        def idle_check(self, timeout: float) -> list[tuple[Any, ...]]:
+            # recorded from Exchange Online, as imapclient parses it
+            return [(b"BYE", b"Server", b"Unavailable.", 15)]
+
+        def idle_done(self) -> None:
+            self.done = True
+
+    client = ByeDuringIdle()
+    watcher = imap.MailboxWatcher(_settings(), FakeIngestor())  # type: ignore[arg-type]
+    with pytest.raises(MailboxError) as info:
+        watcher._idle(client, "INBOX", 240.0)  # type: ignore[arg-type]
+    assert "BYE Server Unavailable. 15" in str(info.value) and client.done
+    assert imap.server_throttle(info.value) == 60.0  # so run() pauses a minute
