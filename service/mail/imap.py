@@ -384,8 +384,8 @@ class _Syncer:
         summary.last_uid = last
         if exists == 0 or (uidnext is not None and uidnext - 1 <= last):
             # Nothing new: no SEARCH, no FETCH.
-            if checkpoint is None or summary.rescanned:
-                settled = max(last, (uidnext or 1) - 1) if exists == 0 else last
+            settled = max(last, (uidnext or 1) - 1) if exists == 0 else last
+            if checkpoint is None or summary.rescanned or settled > last:
                 self._commit([], folder, Checkpoint(folder, uidvalidity, settled))
             return
         ranges = _uids_after(client, last)
@@ -395,6 +395,10 @@ class _Syncer:
             self.on_total(self.total)
         for chunk in chunk_ranges(ranges, self.batch_size):
             self._fetch_and_store(folder, uidvalidity, chunk)
+        # Every UID below UIDNEXT (as of the SELECT) was fetched or no longer exists
+        # (expunged): settle there, or the watcher would see "new mail" for ever.
+        if uidnext is not None and uidnext - 1 > summary.last_uid:
+            self._commit([], folder, Checkpoint(folder, uidvalidity, uidnext - 1))
 
     def _fetch_and_store(self, folder: str, uidvalidity: int, chunk: list[int]) -> None:
         meta = self.client.fetch(chunk, ["RFC822.SIZE", *self.extra_items])

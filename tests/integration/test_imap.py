@@ -369,3 +369,24 @@ def test_sync_mailbox_records_the_run_for_status(
         run = session.scalars(select(SyncRun)).one()
         assert run.finished_at is not None and run.stored == 1 and run.error is None
     store.dispose()
+
+
+def test_expunged_tail_settles_the_checkpoint(
+    dovecot: Dovecot, team: str, store: Store, database: str
+) -> None:
+    """Mail removed before we fetched it must not look like new mail for ever."""
+    for i in range(3):
+        dovecot.deliver(team, mailgen.message(f"kept {i}"))
+    settings = make_settings(dovecot, team, database)
+    with ingestor_for(settings, store) as ingestor:
+        sync_once(settings, ingestor)
+    dovecot.deliver(team, mailgen.message("gone 1"))
+    dovecot.deliver(team, mailgen.message("gone 2"))
+    with dovecot.imap(team) as client:
+        client.select_folder("INBOX")
+        client.delete_messages([4, 5])
+        client.expunge()
+    with ingestor_for(settings, store) as ingestor:
+        result = sync_once(settings, ingestor)
+    assert result.stored == 0
+    assert checkpoint(store, "INBOX").last_uid == 5  # UIDNEXT - 1: nothing left to wait for
