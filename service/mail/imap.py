@@ -731,9 +731,14 @@ class MailboxWatcher:
             )
         ):
             return
+        seen_exists = len(_untagged(client, "EXISTS"))
         client.idle()
         deadline = time.monotonic() + renew
         try:
+            # EXISTS sent between the SELECT and the server's "+ idling" arrives with the
+            # IDLE handshake, which imaplib files away instead of handing to idle_check.
+            if len(_untagged(client, "EXISTS")) > seen_exists:
+                return
             while not self._wake.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -753,6 +758,12 @@ class MailboxWatcher:
                     return
         finally:
             client.idle_done()
+
+
+def _untagged(client: IMAPClient, kind: str) -> list[Any]:
+    """Untagged responses imaplib collected (imapclient has no public view of them)."""
+    responses = getattr(getattr(client, "_imap", None), "untagged_responses", None) or {}
+    return list(responses.get(kind, ()))
 
 
 def _is(response: Any, word: bytes) -> bool:
