@@ -376,3 +376,32 @@ def test_a_bye_during_idle_keeps_the_servers_reason() -> None:
         watcher._idle(client, "INBOX", 240.0)  # type: ignore[arg-type]
     assert "BYE Server Unavailable. 15" in str(info.value) and client.done
     assert imap.server_throttle(info.value) == 60.0  # so run() pauses a minute
+
+
+def test_mail_arriving_with_the_idle_handshake_is_not_left_waiting() -> None:
+    """EXISTS sent between SELECT and '+ idling' is filed by imaplib, not by idle_check."""
+
+    class ExistsDuringHandshake:
+        done = False
+        checks = 0
+
+        def __init__(self) -> None:
+            self._imap = SimpleNamespace(untagged_responses={"EXISTS": [b"3"]})
+
+        def select_folder(self, folder: str, readonly: bool = False) -> dict[bytes, Any]:
+            return {b"UIDVALIDITY": 7, b"UIDNEXT": 4, b"EXISTS": 3}
+
+        def idle(self) -> None:
+            self._imap.untagged_responses["EXISTS"].append(b"4")  # as imaplib files it
+
+        def idle_check(self, timeout: float) -> list[tuple[Any, ...]]:
+            self.checks += 1
+            return []
+
+        def idle_done(self) -> None:
+            self.done = True
+
+    client = ExistsDuringHandshake()
+    watcher = imap.MailboxWatcher(_settings(), FakeIngestor())  # type: ignore[arg-type]
+    watcher._idle(client, "INBOX", 540.0)  # type: ignore[arg-type]
+    assert client.done and client.checks == 0  # back to sync at once, IDLE ended cleanly
