@@ -144,6 +144,14 @@ def print_status(status: dict[str, Any]) -> None:
     table.add_row("clients configured", str(status["clients"]))
     source = status.get("last_sync_source") or ""
     table.add_row("last sync", f"{status['last_sync'] or 'never'} {source}".strip())
+    if status.get("mailbox_lag_seconds") is not None:
+        table.add_row("mailbox lag", f"{status['mailbox_lag_seconds']} s since the last sync")
+    daemon = status.get("daemon")
+    if daemon is None:
+        table.add_row("daemon", "not started on this state directory")
+    else:
+        running = "running" if daemon.get("running") else "[red]not running[/]"
+        table.add_row("daemon", f"{running} (pid {daemon.get('pid')})")
     for folder in status["mailbox"]:
         table.add_row(f"folder {folder['folder']}",
                       f"uid {folder['last_uid']} (validity {folder['uidvalidity']})")
