@@ -290,7 +290,8 @@ def test_watcher_idle_stores_new_mail_within_a_second(
             latencies = []
             for i in range(3):
                 dovecot.deliver(team, mailgen.message(f"live {i}"))
-                latencies.append(_wait_for(lambda n=i: len(stored_ids(store)) == n + 2, 5))
+                # generous ceiling for a loaded CI box; the median below is the requirement
+                latencies.append(_wait_for(lambda n=i: len(stored_ids(store)) == n + 2, 15))
         finally:
             watcher.stop()
     assert not watcher._thread.is_alive()
