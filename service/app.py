@@ -27,16 +27,13 @@ from .store.models import (
     Message,
     OutboxMessage,
     SyncRun,
+    iso,
 )
 from .workflows.health_update import assess_all, signal_json
 
 
 def open_store(settings: Settings) -> Store:
     return Store(settings.database_url)
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 # -- ingest -----------------------------------------------------------------
@@ -307,7 +304,3 @@ def inspect_files(paths: Sequence[Path], settings: Settings | None) -> list[dict
             continue
         results.append(inspect_raw(raw, directory, str(path)))
     return results
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -45,7 +45,7 @@ from .config import Settings, load_settings
 from .errors import ConfigError
 from .logs import setup_logging
 from .store.db import Store
-from .store.models import Event
+from .store.models import Event, iso
 from .supervisor import Notifier, Part, PartContext, Supervisor
 
 log = logging.getLogger("saygoodbye.daemon")
@@ -153,7 +153,7 @@ async def watch_mailbox(ctx: PartContext) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(new_mail.wait(), timeout=1.0)
             _report(ctx, mode=watcher.mode, syncs=watcher.syncs,
-                    last_sync=_iso(watcher.last_sync), last_error=watcher.last_error)
+                    last_sync=iso(watcher.last_sync), last_error=watcher.last_error)
             if not thread.is_alive():
                 raise RuntimeError("the IMAP watcher thread ended on its own")
             if new_mail.is_set() and not ctx.stopping.is_set():
@@ -225,7 +225,7 @@ async def enforce_retention(ctx: PartContext) -> None:
     while True:
         keep = ctx.settings.service.keep_bodies_days
         result = await asyncio.to_thread(purge_bodies, ctx.store, keep)
-        _report(ctx, last_run=_iso(datetime.now(UTC)), purged=result.messages)
+        _report(ctx, last_run=iso(datetime.now(UTC)), purged=result.messages)
         if await ctx.sleep(RETENTION_EVERY):
             return
 
@@ -244,10 +244,6 @@ PARTS: list[Part] = [
 
 
 # -- the lifecycle --------------------------------------------------------------
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _changed(old: Settings, new: Settings) -> list[str]:
@@ -392,8 +388,8 @@ class Daemon:
                 }
         return {
             "pid": os.getpid(),
-            "started_at": _iso(self.started_at),
-            "updated_at": _iso(datetime.now(UTC)),
+            "started_at": iso(self.started_at),
+            "updated_at": iso(datetime.now(UTC)),
             "stopping": self._stop.is_set(),
             "parts": parts,
         }
@@ -488,7 +484,7 @@ class Daemon:
         assert self.supervisor is not None
         self.forced = await self.supervisor.stop(self.stop_grace)
         state = self.state()
-        state["stopped_at"] = _iso(datetime.now(UTC))
+        state["stopped_at"] = iso(datetime.now(UTC))
         with contextlib.suppress(OSError):
             await asyncio.to_thread(self._write_state, state)
 

@@ -54,6 +54,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso(value: datetime | None) -> str | None:
+    """A stored time as JSON shows it (ISO 8601), or None."""
+    return value.isoformat() if value else None
+
+
 class Base(DeclarativeBase):
     pass
 

@@ -50,7 +50,15 @@ from ..ics import Invitation, build_invitation
 from ..mail.compose import Attachment, compose, domain_of, thread_headers
 from ..sendwindow import SendWindow, window_from_schedule
 from ..store.db import Store
-from ..store.models import Draft, Feedback, Message, Offboarding, OutboxMessage, PendingItem
+from ..store.models import (
+    Draft,
+    Feedback,
+    Message,
+    Offboarding,
+    OutboxMessage,
+    PendingItem,
+    iso,
+)
 from ..templating import RenderedEmail, render
 from .approvals import (
     CommandContext,
@@ -1289,9 +1297,6 @@ def client_status(session: Session, client: str) -> dict[str, Any] | None:
                                          .order_by(Feedback.received_at))]
     if off is None and not feedback:
         return None
-
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
 
     return {
         "id": off.id if off else None,

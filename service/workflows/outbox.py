@@ -51,7 +51,7 @@ from ..mail.quirks import smtp_files_sent
 from ..mail.send import Outcome, SentFolder, SmtpTransport
 from ..sendwindow import SendWindow, window_from_schedule
 from ..store.db import Store
-from ..store.models import CommandToken, Event, OutboxMessage
+from ..store.models import CommandToken, Event, OutboxMessage, iso
 from .approvals import CommandContext, CommandResult, issue_token, register_command, reply_headers
 
 log = logging.getLogger(__name__)
@@ -719,10 +719,6 @@ register_command("DROP", _cmd_drop, purposes=("outbox",))
 # -- listing and cancel ------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def row_json(row: OutboxMessage) -> dict[str, Any]:
     """One row of the `outbox --json` contract."""
     return {
@@ -734,13 +730,13 @@ def row_json(row: OutboxMessage) -> dict[str, Any]:
         "subject": row.subject,
         "message_id": row.message_id,
         "state": row.state,
-        "not_before": _iso(row.not_before),
-        "next_attempt_at": _iso(row.next_attempt_at),
+        "not_before": iso(row.not_before),
+        "next_attempt_at": iso(row.next_attempt_at),
         "attempts": row.attempts,
-        "sent_at": _iso(row.sent_at),
+        "sent_at": iso(row.sent_at),
         "saved_to_sent": row.saved_to_sent,
         "error": row.error,
-        "created_at": _iso(row.created_at),
+        "created_at": iso(row.created_at),
     }
 
 
