@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install test-deps lint bench eval clean faults
+.PHONY: demo test install test-deps lint bench eval clean faults fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: test-deps
 
 faults: test-deps
 	SAYGOODBYE_FAULTS=full $(PY) -m pytest -q tests/faults
+
+fuzz: $(STAMP)
+	SAYGOODBYE_FUZZ=1 $(PY) -m pytest -q tests/unit/test_parse_fuzz.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check service tests eval bench tools
