@@ -9,6 +9,7 @@ stored twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -152,10 +153,9 @@ def _warm_up() -> None:
     from .analysis.friction import load_rules
 
     load_rules()
-    try:
+    # A missing model is logged once by the detector, in the process that needs it.
+    with contextlib.suppress(hostility.HostilityModelError):
         hostility.load_model()
-    except hostility.HostilityModelError:
-        pass  # the detector logs this once, in the process that needs it
 
 
 def default_workers() -> int:

@@ -444,6 +444,8 @@ def _walk(part: Message, depth: int, body: _Body) -> None:
     if ctype == "message/rfc822" or (isinstance(payload, list) and not part.is_multipart()):
         name = _filename(part, body.defects)
         body.attachments.append(Attachment(name, ctype, _nested_size(part)))
+        if ctype == "message/rfc822" and not _is_attachment(part, "text/plain"):
+            _forwarded_inline(part, depth, body)
         return
     if ctype.startswith("multipart/") and not isinstance(payload, list):
         body.defects.append(f"{ctype} without parts: body read as text")
@@ -465,6 +467,29 @@ def _walk(part: Message, depth: int, body: _Body) -> None:
     where = "html part" if ctype == "text/html" else "text part"
     text = _part_text(part, body.defects, where)
     (body.html if ctype == "text/html" else body.plain).append(text)
+
+
+def _forwarded_inline(part: Message, depth: int, body: _Body) -> None:
+    """An inline forwarded message (a whole-message forward, Groupwise, Apple Mail "forward
+    as attachment" shown inline) becomes part of the text, under a forward separator, so
+    the reader sees it and new-text extraction cuts it off as history, not new words."""
+    payload = part.get_payload()
+    inner = payload[0] if isinstance(payload, list) and payload else None
+    if not isinstance(inner, Message):
+        return
+    sub = _Body([], [], [], body.defects, body.elided, body.raw, parts=body.parts)
+    _walk(inner, depth + 1, sub)
+    body.parts = sub.parts  # the part budget covers nested messages too
+    body.attachments.extend(sub.attachments)
+    plain = "\n".join(p for p in sub.plain if p.strip())
+    html = next((h for h in sub.html if h.strip()), None)
+    text = plain or (_html_to_text(html, body.defects) if html else "")
+    lines = ["---------- Forwarded message ----------"]
+    for label in ("From", "Date", "Subject", "To"):
+        value = inner.get(label)
+        if value is not None:
+            lines.append(f"{label}: {_header_text(str(value), body.defects, label)}")
+    body.plain.append("\n".join(lines) + "\n\n" + text)
 
 
 def _nested_size(part: Message) -> int:
