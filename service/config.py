@@ -423,6 +423,23 @@ class Settings(_Section):
             return ZoneInfo(client.timezone)
         return ZoneInfo(self.service.timezone)
 
+    def warnings(self) -> list[str]:
+        """Valid but almost certainly unintended settings, said once at start and reload.
+
+        Not errors: a config for `sync` or the demo legitimately lacks these parts.
+        """
+        found = []
+        if (self.mailbox is not None and self.clients and self.approvals.require_authenticated
+                and not self.approvals.authserv_id):
+            found.append(
+                "approvals.require_authenticated is true but approvals.authserv_id is not set:"
+                " every owner reply command will be refused. Set authserv_id to the name"
+                " your mail server writes first in Authentication-Results headers")
+        if self.mailbox is not None and self.smtp is None:
+            found.append("[mailbox] is set but [smtp] is not: alerts, approvals and digests"
+                         " stay in the outbox until an SMTP server is configured")
+        return found
+
 
 _WINDOW_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 

@@ -333,6 +333,8 @@ class Daemon:
             await self._reconcile(new, changed)
             log.info("event=reloaded config=%s changed=%s", new.source_path,
                      ",".join(changed) or "nothing")
+            for warning in new.warnings():
+                log.warning("event=config_warning config=%s note=%s", new.source_path, warning)
             self.notifier.ready(status=self._status_line())
             return True
 
@@ -566,6 +568,8 @@ def main(
     setup_logging("debug" if verbose else settings.service.log_level,
                   settings.service.log_format)
     os.umask(0o077)  # state files, SQLite side files: the service user only
+    for warning in settings.warnings():
+        log.warning("event=config_warning config=%s note=%s", settings.source_path, warning)
     daemon = Daemon(config_path, settings, PARTS if parts is None else parts, **options)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -135,3 +135,24 @@ def test_schedule_parsers() -> None:
     assert parse_weekly("fri 16:30")[0] == 4
     with pytest.raises(ValueError):
         parse_window("9-5")
+
+
+def test_warnings_name_settings_that_would_silently_refuse_every_reply() -> None:
+    from service.config import settings_from_mapping
+
+    base = {
+        "mailbox": {"host": "imap.example.com", "username": "team@agency.example",
+                    "password_env": "X"},
+        "clients": [{"name": "Acme", "domains": ["acme.example"], "owner": "o@agency.example"}],
+    }
+    warned = settings_from_mapping(base).warnings()
+    assert any("approvals.authserv_id" in w for w in warned)
+    assert any("[smtp]" in w for w in warned)
+    quiet = settings_from_mapping({
+        **base,
+        "approvals": {"authserv_id": "mx.agency.example"},
+        "smtp": {"host": "smtp.example.com", "from_address": "team@agency.example"},
+    }).warnings()
+    assert quiet == []
+    # An offline-only config (demo, `sync --source`) has nothing to warn about.
+    assert settings_from_mapping({"clients": base["clients"]}).warnings() == []
