@@ -39,7 +39,8 @@ def _fmt_trend(value: float | None) -> str:
     if value is None:
         return "–"
     arrow = "▲" if value > 0.5 else "▼" if value < -0.5 else "·"
-    return f"{arrow} {value:+.0f}"
+    shown = round(value) or 0  # never "-0"
+    return f"{arrow} {shown:+d}"
 
 
 def _state(value: str) -> str:
@@ -58,23 +59,30 @@ def _money(amount: float | None, currency: str | None) -> str:
 
 
 def print_clients(rows: list[dict[str, Any]]) -> None:
+    # On a narrow terminal (80 columns, or output captured by a pipe) the columns that can
+    # be read elsewhere give way, so every row stays on one or two lines.
+    narrow = console.width < 110
     table = Table(title="Clients (worst first)", header_style="bold")
-    table.add_column("Client", no_wrap=True)
-    table.add_column("Owner", style="dim", no_wrap=True)
-    table.add_column("Score", justify="right")
-    table.add_column("State")
-    table.add_column("Trend 30d", justify="right")
-    table.add_column("Msgs", justify="right")
-    table.add_column("Revenue/mo", justify="right")
-    table.add_column("Top signals")
+    table.add_column("Client", no_wrap=True, overflow="ellipsis", max_width=22)
+    if not narrow:
+        table.add_column("Owner", style="dim", no_wrap=True)
+    table.add_column("Score", justify="right", no_wrap=True)
+    table.add_column("State", no_wrap=True)
+    table.add_column("Trend 30d" if not narrow else "30d", justify="right", no_wrap=True)
+    if not narrow:
+        table.add_column("Msgs", justify="right", no_wrap=True)
+    table.add_column("Revenue/mo" if not narrow else "Rev/mo", justify="right", no_wrap=True)
+    table.add_column("Top signals", ratio=1)
     for row in rows:
-        table.add_row(
-            row["name"], row["owner"].split("@")[0], _fmt_score(row["score"]),
-            _state(row["state"]),
-            _fmt_trend(row["trend"]), str(row["messages"]),
-            _money(row.get("monthly_revenue"), row.get("currency")),
-            _top_signals(row["signals"]),
-        )
+        cells = [row["name"]]
+        if not narrow:
+            cells.append(row["owner"].split("@")[0])
+        cells += [_fmt_score(row["score"]), _state(row["state"]), _fmt_trend(row["trend"])]
+        if not narrow:
+            cells.append(str(row["messages"]))
+        cells += [_money(row.get("monthly_revenue"), row.get("currency")),
+                  _top_signals(row["signals"], limit=2 if narrow else 3)]
+        table.add_row(*cells)
     console.print(table)
 
 
