@@ -12,9 +12,16 @@ its own work in two layers:
    ``yahoo_quoted``...): the quoted part is cut from the tree, the rest is
    converted with inscriptis.
 2. Text rules, always: attribution lines ("On … wrote:" in many languages,
-   also wrapped), Outlook header blocks in many languages, original/forwarded
-   message separators, ``>`` quoting (inline answers are kept) and
-   signatures (``-- ``, "Sent from my iPhone", the block after a sign-off).
+   also wrapped, dash-decorated, or with an unknown verb when an address and a
+   date end the line or ">" quoting follows), Outlook header blocks in many
+   languages, original/forwarded message separators, ``>`` quoting (inline
+   answers are kept, tails of re-wrapped quoted lines are not) and signatures
+   (``-- ``, "Sent from my iPhone" and whatever an app put below it, the block
+   after a sign-off).
+
+Checked against other projects' public fixtures as well as our own corpus
+(talon, email-reply-parser ports); conventions differ there (forwards, whether a
+sign-off line is kept), so ours is the reference, theirs the outside check.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ __all__ = ["extract_new_text", "html_to_text", "normalize_text", "strip_signatur
 _WROTE = (
     r"wrote|writes|schrieb|a\s+écrit|a\s+ecrit|escribió|escribio|ha\s+scritto|scrive|schreef"
     r"|escreveu|skrev|napisał\(a\)|napisała|napisał|napisal|pisze|napsal\(a\)|napsal|kirjoitti"
-    r"|пишет|написал\(а\)|написала|написал|写道|寫道|yazdı|írta|έγραψε|skriver|kaže|napisao"
+    r"|пишет|написал\(а\)|написала|написал|написав|написала|写道|寫道|yazdı|írta|έγραψε|skriver"
+    r"|kaže|napisao|escrit|geschreven|đã\s+viết|작성"
 )
 # "<lead> … <verb> [name <addr>]:" e.g. "Am 5. Jan. 2024 um 10:00 schrieb Bob <b@x>:".
 _ATTRIBUTION = re.compile(
@@ -37,13 +45,25 @@ _ATTRIBUTION = re.compile(
     re.I,
 )
 # Gmail ja "2024年1月5日(金) 10:00 Bob <b@x>:", old Gmail "2015-03-04 10:00 GMT+01:00 Bob <b@x>:"
+_NUMERIC_DATE_START = (
+    r"^\s*(?:\d{4}[-/年.]\s?\d{1,2}[-/月.]\s?\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{2,4})"
+)
 _DATED_ADDR = re.compile(
-    r"^\s*(?:\d{4}[-/年.]\s?\d{1,2}[-/月.]\s?\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}).{0,120}"
-    r"<[^<>@\s]+@[^<>\s]+>\s*(?:のメッセージ)?[:：]\s*$"
+    _NUMERIC_DATE_START + r".{0,120}<[^<>@\s]+@[^<>\s]+>\s*(?:のメッセージ)?[:：]\s*$"
 )
 _LEAD = re.compile(
-    r"^\s*(?:on|am|le|el|il|op|em|no\s+dia|den|d\.|w\s+dniu|dnia|dne|в|pe|на)\b", re.I
+    r"^\s*(?:on|am|le|el|il|op|em|no\s+dia|den|d\.|w\s+dniu|dnia|dne|в|pe|на|vào|på)\b", re.I
 )
+# "---- On … wrote ----", "------On 12/29 … wrote-----": decorated attribution (Zoho, Android).
+_DECORATION = re.compile(r"^[-–—=_*\s]{2,}|[-–—=_*\s]{2,}$")
+# A line ending in an address and a colon, with a date or time somewhere in it: the
+# attribution forms whose word order or verb is not known ("11:00 AM, November 17, 2021,
+# "John" <j@x.com>:", "ср, 30 апр. 2025 г. в 15:19, John <j@x.com>:").
+_ADDR_COLON = re.compile(
+    r"[<(\[]\s*(?:mailto:)?[^<>()\[\]\s@]+@[^<>()\[\]\s]+\s*[>)\]]\s*[:：]\s*$"
+)
+_DATED_ADDR_START = re.compile(_NUMERIC_DATE_START)
+_DATE_OR_TIME = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b(?:19|20)\d{2}\b")
 
 
 _WROTE_ENDINGS = ("wrote", "writes", "schrieb", "écrit", "ecrit", "escribió", "escribio", "scritto")
@@ -53,13 +73,27 @@ def _looks_like_attribution(candidate: str, lead_needed: bool) -> bool:
     candidate = " ".join(candidate.split())
     if not candidate or len(candidate) > 400:
         return False
+    decorated = False
+    if candidate[0] in "-–—=_*" or candidate[-1] in "-–—=_*":
+        bare = _DECORATION.sub("", candidate)
+        decorated = bare != candidate and candidate[0] in "-–—=_*" and candidate[-1] in "-–—=_*"
+        candidate = bare
+        if not candidate:
+            return False
     # Cheap gate before the regexes: attributions end with a colon or with the verb.
     if candidate[-1] not in ":：" and not candidate.lower().endswith(_WROTE_ENDINGS):
         return False
+    # Wrapped lines leave "< addr>" / "<addr >" behind.
+    if "< " in candidate or " >" in candidate:
+        candidate = candidate.replace("< ", "<").replace(" >", ">")
     if _DATED_ADDR.match(candidate):
+        return True
+    if len(candidate) <= 250 and _ADDR_COLON.search(candidate) and _DATE_OR_TIME.search(candidate):
         return True
     if not _ATTRIBUTION.match(candidate):
         return False
+    if decorated:  # "---- John Smith wrote ----": the decoration is the evidence
+        return True
     # "He wrote:" inside prose is not an attribution: demand a date, time or address.
     has_evidence = bool(re.search(r"\d|@|<[^>]+>", candidate))
     if lead_needed and not _LEAD.match(candidate):
@@ -78,8 +112,10 @@ _OTHER_KEYS = (
     r"|skickat|sendt|wysłano|wysłane|odesláno|lähetetty|отправлено|дата|gönderildi|tarih|发送时间"
     r"|日期|送信日時|날짜"
     r"|to|an|à|a|para|aan|till|til|do|komu|vastaanottaja|кому|kime|收件人|宛先|받는\s*사람"
-    r"|cc|kopie|copie|cc\s*\(kopie\)|kopia|kopio|копия|抄送|"
-    r"subject|betreff|objet|asunto|oggetto|onderwerp|ämne|emne|temat|předmět|aihe|тема|konu|主题"
+    r"|envoyé\s+le|message\s+du|copie\s+à|"
+    r"cc|kopie|copie|cc\s*\(kopie\)|kopia|kopio|копия|抄送|"
+    r"subject|betreff|objet|sujet|asunto|oggetto|onderwerp|ämne|emne|temat|předmět|aihe|тема|konu"
+    r"|主题"
     r"|件名|assunto|제목|reply-to|antwort\s+an|répondre\s+à"
 )
 _HDR = r"^\s*[*_]{0,2}\s*(?:%s)\s*[*_]{0,2}\s*[:：]"
@@ -91,7 +127,7 @@ _INLINE_HEADER = re.compile(
     rf"[*_]{{0,2}}\s*:",
     re.I,
 )
-_RULE_LINE = re.compile(r"^\s*(?:_{8,}|-{8,}|={8,}|—{4,})\s*$")
+_RULE_LINE = re.compile(r"^\s*(?:_{8,}|-{8,}|={4,}|—{4,}|\*{4,})\s*$")
 
 # --------------------------------------------------------------------------- separators
 
@@ -105,7 +141,9 @@ _SEPARATOR = re.compile(
     r"|doorgestuurd\s+bericht|mensagem\s+encaminhada|vidarebefordrat\s+meddelande"
     r"|videresendt\s+meddelelse|videresendt\s+melding|wiadomość\s+przekazana\s+dalej"
     r"|przekazana\s+wiadomość|přeposlaná\s+zpráva|välitetty\s+viesti|пересылаемое\s+сообщение"
-    r"|переадресованное\s+сообщение|reply\s+message|原始邮件|转发的邮件|原始郵件)"
+    r"|переадресованное\s+сообщение|reply\s+message|原始邮件|转发的邮件|原始郵件"
+    r"|oprindelig\s+besked|antwort\s+nachricht|eredeti\s+üzenet|orijinal\s+mesaj|αρχικό\s+μήνυμα"
+    r"|оригинальное\s+сообщение|исходное\s+письмо)"
     r"\s*[-=_*]*\s*$",
     re.I,
 )
@@ -129,8 +167,15 @@ _MOBILE_SIG = re.compile(
     r"\s*.{1,60}|inviato\s+da\s+.{1,60}|verzonden\s+(?:vanaf|met|van)\s+.{1,60}"
     r"|skickat\s+från\s+.{1,60}|sendt\s+fra\s+.{1,60}|wysłane\s+z\s+.{1,60}"
     r"|odesláno\s+z\s+.{1,60}|lähetetty\s+.{1,60}|отправлено\s+с\s+.{1,60}"
-    r"|yahoo\s+mail\s+for\s+\w+|sent\s+from\s+yahoo\s+mail.{0,40})\s*$",
+    r"|yahoo\s+mail\s+for\s+\w+|sent\s+from\s+yahoo\s+mail.{0,40}"
+    r"|t[ée]l[ée]charger\s+outlook\s+pour\s+\S.{0,40}|outlook\s+für\s+\S+\s+(?:herunterladen|beziehen)"
+    r"|descargar\s+outlook\s+para\s+\S.{0,40}|scarica\s+outlook\s+per\s+\S.{0,40})"
+    r"(?:\s*<https?://[^<>\s]*>)?\s*$",
     re.I,
+)
+# "Sent from my desk, which is easier than my phone." is a sentence, not a footer.
+_FOOTER_PROSE = re.compile(
+    r",\s+(?:is|was|it|it's|which|but|because|than|then|that|as|and\s+I)\b|[?]\s*$", re.I
 )
 _DELIMITER = re.compile(r"^\s*(?:--|-- |—|__)\s*$")
 _VALEDICTION = re.compile(
@@ -298,15 +343,15 @@ def normalize_text(text: str) -> str:
     return "\n".join(out).strip("\n")
 
 
-def _history_start(lines: list[str]) -> tuple[int, str] | None:
-    """Index of the first line of quoted history and which marker found it."""
+def _history_start(lines: list[str]) -> tuple[int, str, int] | None:
+    """First line of quoted history, which marker found it, and the line after the marker."""
     n = len(lines)
     for i, line in enumerate(lines):
         stripped = line.strip()
         if not stripped or _QUOTED.match(line):
             continue
         if _SEPARATOR.match(stripped) or _BEGIN_FORWARD.match(stripped):
-            return i, "separator"
+            return i, "separator", i + 1
         if (_FROM_LINE.match(stripped) or _OTHER_LINE.match(stripped)) and _header_block_at(
             lines, i
         ):
@@ -316,12 +361,12 @@ def _history_start(lines: list[str]) -> tuple[int, str] | None:
                 prev -= 1
             if prev >= 0 and _RULE_LINE.match(lines[prev]):
                 start = prev
-            return start, "header"
+            return start, "header", i + 1
         if len(stripped) > 40 and _INLINE_HEADER.search(stripped):
-            return i, "header"
+            return i, "header", i + 1
         if len(stripped) <= 400:
             if _looks_like_attribution(stripped, lead_needed=False):
-                return i, "attribution"
+                return i, "attribution", i + 1
             if not (_LEAD.match(stripped) or re.search(r"\d|@|<", stripped)):
                 continue
             joined = stripped
@@ -330,8 +375,26 @@ def _history_start(lines: list[str]) -> tuple[int, str] | None:
                     break
                 joined += " " + lines[i + k].strip()
                 if _looks_like_attribution(joined, lead_needed=True):
-                    return i, "attribution"
+                    return i, "attribution", i + k + 1
+            if _introduces_quote(stripped, lines, i):
+                return i, "attribution", i + 1
     return None
+
+
+def _introduces_quote(stripped: str, lines: list[str], i: int) -> bool:
+    """An unknown-verb attribution ("On 4 Apr 2011, Sam <s@x> sent:", "2011/4/7 Sam <s@x>")
+    is trusted only when ">"-quoted text follows it directly."""
+    if not _DATE_OR_TIME.search(stripped):
+        return False
+    has_addr = bool(re.search(r"@[^\s@]+\.\w", stripped))
+    if not (has_addr or (_LEAD.match(stripped) and stripped[-1] in ":：")):
+        return False
+    if not (_LEAD.match(stripped) or _DATED_ADDR_START.match(stripped)):
+        return False
+    for nxt in lines[i + 1 : i + 3]:
+        if nxt.strip():
+            return bool(_QUOTED.match(nxt))
+    return False
 
 
 def _header_block_at(lines: list[str], i: int) -> bool:
@@ -408,7 +471,11 @@ def strip_signature(lines: list[str]) -> list[str]:
             lines = lines[:i]
             break
     for i, line in enumerate(lines):
-        if _MOBILE_SIG.match(line) and _looks_like_signature(lines[i + 1 :]):
+        if not _MOBILE_SIG.match(line) or _FOOTER_PROSE.search(line):
+            continue
+        # Mobile clients put the footer below what was typed: whatever follows is the
+        # quoted message (some apps quote with no header at all), or a signature.
+        if any(ln.strip() for ln in lines[:i]) or _looks_like_signature(lines[i + 1 :]):
             lines = lines[:i]
             break
     for i, line in enumerate(lines):
@@ -443,14 +510,17 @@ def _from_text(text: str) -> str:
     lines = normalize_text(text).split("\n")
     found = _history_start(lines)
     if found is not None:
-        cut, kind = found
-        head, rest = lines[:cut], lines[cut + 1 :]
+        cut, kind, after = found
+        head, rest = lines[:cut], lines[after:]
         kept = head
         if kind == "attribution":
+            prefix = _attribution_prefix(lines[cut], lines[cut + 1 : after])
+            if prefix:
+                head = kept = [*head, prefix]
             # Bottom-posted or inline answers: ">"-quoted history with the reply between.
             first = next((ln for ln in rest if ln.strip()), "")
             if _QUOTED.match(first):
-                answers = [ln for ln in rest if not _QUOTED.match(ln)]
+                answers = _answers(rest)
                 inner = _history_start(answers)
                 if inner is not None:
                     answers = answers[: inner[0]]
@@ -460,6 +530,45 @@ def _from_text(text: str) -> str:
     lines = [ln for ln in lines if not _QUOTED.match(ln)]
     lines = strip_signature(lines)
     return normalize_text("\n".join(lines))
+
+
+_MIDLINE_LEAD = re.compile(r"(?:(?<=\s)|(?<=-))(?:On|Am|Le|El|Il|Op|Em|Den)\s")
+
+
+def _attribution_prefix(line: str, continuation: list[str]) -> str:
+    """Text typed on the same line before the attribution ("Sure. On Mon, … wrote:")."""
+    for m in _MIDLINE_LEAD.finditer(line):
+        prefix = line[: m.start()].rstrip(" -–—")
+        if not prefix.strip() or "@" in prefix or "<" in prefix:
+            continue
+        candidate = " ".join([line[m.start() :], *continuation])
+        if _looks_like_attribution(candidate, lead_needed=True):
+            return prefix
+    return ""
+
+
+def _answers(rest: list[str]) -> list[str]:
+    """The unquoted lines between ">"-quoted ones, minus the tails of wrapped quoted lines.
+
+    Clients that re-wrap quoted text leave the continuation of a long quoted line without a
+    marker ("> … pharetra d" / "ignissim odio?" / ">"); such a line sits directly between two
+    quoted lines and does not start like a sentence.
+    """
+    out = []
+    for k, ln in enumerate(rest):
+        if _QUOTED.match(ln):
+            continue
+        s = ln.strip()
+        if (
+            s
+            and 0 < k < len(rest) - 1
+            and _QUOTED.match(rest[k - 1])
+            and _QUOTED.match(rest[k + 1])
+            and not (s[0].isupper() or s[0].isdigit())
+        ):
+            continue
+        out.append(ln)
+    return out
 
 
 #: Only the start of very long bodies is searched: new text comes first, and a

@@ -47,6 +47,19 @@ def test_beats_each_library_alone() -> None:
         "Den mån 8 jan. 2024 kl 10:00 skrev Sam <sam@a.com>:",
         "pon., 8 sty 2024 o 10:00 Sam <sam@a.com> napisał(a):",
         "W dniu 8.01.2024 o 10:00, Sam pisze:",
+        "El 8/1/2024 a les 10:00, Sam <sam@a.com> ha escrit:",
+        "Op 8 jan. 2024, om 10:00 heeft Sam <sam@a.com> het volgende geschreven:",
+        "Vào 10:00 8 tháng 1, 2024, Sam <sam@a.com> đã viết:",
+        "2024. 1. 8. 오전 10:00, Sam <sam@a.com> 작성:",
+        "8 січня 2024 р. о 10:00 Sam <sam@a.com> написав:",
+        # No known verb: an address right before the colon plus a date or time.
+        "ср, 8 янв. 2024 г. в 10:00, Sam <sam@a.com>:",
+        '10:00 AM, January 8, 2024, "Sam - Acme" <sam@a.com>:',
+        "Monday, 8 January 2024, 10:00 AM +0100 from sam@a.com <sam@a.com>:",
+        # Decorated with dashes (Zoho, some Android clients).
+        "---- On Mon, 08 Jan 2024 10:00:00 +0100 Sam <sam@a.com> wrote ----",
+        "------On 08/01/2024 10:00, Sam wrote-----",
+        "---- Sam Ortiz wrote ----",
     ],
 )
 def test_attribution_languages(attribution: str) -> None:
@@ -146,3 +159,94 @@ def test_text_after_thanks_that_is_not_a_name_is_kept() -> None:
     assert extract_new_text("Fine.\n\nCheers,\nMaría José Pérez\nAccount Director") == (
         "Fine.\n\nCheers,"
     )
+
+
+def test_attribution_address_wrapped_after_angle_bracket() -> None:
+    addr = "project-updates.sam.ortiz@notifications.agency-example.com"
+    text = f"Fine.\n\n2024-01-08 10:00 GMT+01:00 Sam Ortiz <\n{addr}>:\n\n> q\n"
+    assert extract_new_text(text) == "Fine."
+
+
+def test_date_and_address_in_prose_are_kept() -> None:
+    text = "Call Sam at 10:30, his address is <sam@a.com>.\nThanks"
+    assert extract_new_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "separator", ["-------- Oprindelig besked --------", "-----Antwort Nachricht-----"]
+)
+def test_original_message_separators(separator: str) -> None:
+    assert extract_new_text(f"Approved.\n\n{separator}\n\nOld text") == "Approved."
+
+
+def test_header_block_after_short_rule_line() -> None:
+    text = (
+        "Too expensive.\n\n====\n\nMessage du : 08/01/2024 10:00\nDe : Sam <sam@a.com>\n"
+        "A : bo@b.fr\nCopie à :\nSujet : Devis\n\nOld text"
+    )
+    assert extract_new_text(text) == "Too expensive."
+
+
+def test_localised_outlook_footer_with_link() -> None:
+    text = "Yes.\n\nTélécharger Outlook pour iOS<https://aka.ms/o0ukef>"
+    assert extract_new_text(text) == "Yes."
+
+
+def test_text_below_a_mobile_footer_is_history() -> None:
+    # Some mobile apps quote the previous message with no header and no ">".
+    text = "Yes, go ahead.\n\nSent from my Wiko phone\n\nHi Bo,\ncan we publish the post today?"
+    assert extract_new_text(text) == "Yes, go ahead."
+
+
+def test_sentence_starting_like_a_footer_is_kept() -> None:
+    text = "Here it is.\n\nSent from my desk, which is easier than my phone."
+    assert extract_new_text(text) == text
+
+
+def test_reply_below_a_wrapped_attribution_and_quote() -> None:
+    text = (
+        "Fine.\n\nOn Mon, Jan 8, 2024 at 10:00 AM Samuel Ortiz from Acme\n<sam@a.com> wrote:\n"
+        "\n> q\n\nAnd one more point below."
+    )
+    assert extract_new_text(text) == "Fine.\n\nAnd one more point below."
+
+
+@pytest.mark.parametrize("joint", [" ", "--- "])
+def test_reply_on_the_same_line_as_the_attribution(joint: str) -> None:
+    text = f"Agreed.{joint}On Mon, Jan 8, 2024 at 10:00 AM, sam@a.com wrote:\n> q"
+    assert extract_new_text(text) == "Agreed."
+
+
+def test_german_attribution_with_name_first_keeps_no_prefix() -> None:
+    text = "Sam Smith <sam@x.com> schrieb am Mo., 8. Jan. 2024, 10:00:\n> q\n\nAntwort."
+    assert extract_new_text(text) == "Antwort."
+
+
+@pytest.mark.parametrize(
+    "intro",
+    [
+        "On 8 Jan 2024, at 10:00, Sam <sam@a.com> sent:",  # unknown verb
+        "2024/1/8 Sam Ortiz <sam@a.com>",  # old Gmail, no colon
+    ],
+)
+def test_unknown_attribution_trusted_when_a_quote_follows(intro: str) -> None:
+    assert extract_new_text(f"Noted.\n{intro}\n\n> q") == "Noted."
+
+
+def test_dated_intro_without_a_quote_is_content() -> None:
+    text = "On 8 Jan 2024 at 10:00 we shipped:\n- item one\n- item two"
+    assert extract_new_text(text) == text
+
+
+def test_tail_of_a_wrapped_quoted_line_is_not_an_answer() -> None:
+    text = (
+        "On Mon, Jan 8, 2024 at 10:00 AM Sam <sam@a.com> wrote:\n"
+        "> Please check the page (http://example.com/a\n_b=1)\n> and confirm.\n"
+        "> The old copy ended in the middle of a wo\nrd here.\n>\n\nConfirmed."
+    )
+    assert extract_new_text(text) == "Confirmed."
+
+
+def test_compact_inline_answers_are_kept() -> None:
+    text = "On Mon, Jan 8, 2024 at 10:00 AM Sam <sam@a.com> wrote:\n> When?\nTuesday.\n> Where?\n"
+    assert extract_new_text(text) == "Tuesday."
