@@ -36,7 +36,7 @@ _WROTE = (
     r"wrote|writes|schrieb|a\s+écrit|a\s+ecrit|escribió|escribio|ha\s+scritto|scrive|schreef"
     r"|escreveu|skrev|napisał\(a\)|napisała|napisał|napisal|pisze|napsal\(a\)|napsal|kirjoitti"
     r"|пишет|написал\(а\)|написала|написал|написав|написала|写道|寫道|yazdı|írta|έγραψε|skriver"
-    r"|kaže|napisao|escrit|geschreven|đã\s+viết|작성"
+    r"|kaže|napisao|escrit|geschreven|đã\s+viết|작성|a\s+scris|menulis|كتب"
 )
 # "<lead> … <verb> [name <addr>]:" e.g. "Am 5. Jan. 2024 um 10:00 schrieb Bob <b@x>:".
 _ATTRIBUTION = re.compile(
@@ -169,7 +169,9 @@ _MOBILE_SIG = re.compile(
     r"|odesláno\s+z\s+.{1,60}|lähetetty\s+.{1,60}|отправлено\s+с\s+.{1,60}"
     r"|yahoo\s+mail\s+for\s+\w+|sent\s+from\s+yahoo\s+mail.{0,40}"
     r"|t[ée]l[ée]charger\s+outlook\s+pour\s+\S.{0,40}|outlook\s+für\s+\S+\s+(?:herunterladen|beziehen)"
-    r"|descargar\s+outlook\s+para\s+\S.{0,40}|scarica\s+outlook\s+per\s+\S.{0,40})"
+    r"|descargar\s+outlook\s+para\s+\S.{0,40}|scarica\s+outlook\s+per\s+\S.{0,40}"
+    r"|verstuurd\s+(?:vanaf|met)\s+.{1,60}|\S.{0,30}から送信|发自我的\s*\S.{0,30}"
+    r"|\S.{0,30}(?:cihazımdan|['’]\w{0,4}dan|['’]\w{0,4}den)\s+gönderildi)"
     r"(?:\s*<https?://[^<>\s]*>)?\s*$",
     re.I,
 )
@@ -178,6 +180,8 @@ _FOOTER_PROSE = re.compile(
     r",\s+(?:is|was|it|it's|which|but|because|than|then|that|as|and\s+I)\b|[?]\s*$", re.I
 )
 _DELIMITER = re.compile(r"^\s*(?:--|-- |—|__)\s*$")
+# A longer underscore or em-dash rule is a signature separator only when a signature follows.
+_SIG_RULE = re.compile(r"^\s*(?:_{3,}|—{2,})\s*$")
 _VALEDICTION = re.compile(
     r"^\s*(?:(?:best|kind|warm|warmest|many|all\s+the\s+best|with\s+best|with\s+kind|yours)"
     r"(?:\s+(?:regards|wishes|thanks))?|regards|best\s+regards|kind\s+regards|cheers|thanks"
@@ -464,6 +468,10 @@ def strip_signature(lines: list[str]) -> list[str]:
     """Drop what follows "-- ", a mobile footer, or the name/title block after a sign-off."""
     for i, line in enumerate(lines):
         if _DELIMITER.match(line) and i > 0:
+            lines = lines[:i]
+            break
+    for i, line in enumerate(lines):
+        if i > 0 and _SIG_RULE.match(line) and _looks_like_signature(lines[i + 1 :]):
             lines = lines[:i]
             break
     for i, line in enumerate(lines):

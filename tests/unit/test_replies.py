@@ -52,6 +52,9 @@ def test_beats_each_library_alone() -> None:
         "Vào 10:00 8 tháng 1, 2024, Sam <sam@a.com> đã viết:",
         "2024. 1. 8. 오전 10:00, Sam <sam@a.com> 작성:",
         "8 січня 2024 р. о 10:00 Sam <sam@a.com> написав:",
+        "În lun., 8 ian. 2024 la 10:00, Sam <sam@a.com> a scris:",
+        "Pada tanggal Sen, 8 Jan 2024 pukul 10.00 Sam <sam@a.com> menulis:",
+        "في الاثنين، 8 يناير 2024 10:00 ص Sam <sam@a.com> كتب:",
         # No known verb: an address right before the colon plus a date or time.
         "ср, 8 янв. 2024 г. в 10:00, Sam <sam@a.com>:",
         '10:00 AM, January 8, 2024, "Sam - Acme" <sam@a.com>:',
@@ -250,3 +253,23 @@ def test_tail_of_a_wrapped_quoted_line_is_not_an_answer() -> None:
 def test_compact_inline_answers_are_kept() -> None:
     text = "On Mon, Jan 8, 2024 at 10:00 AM Sam <sam@a.com> wrote:\n> When?\nTuesday.\n> Where?\n"
     assert extract_new_text(text) == "Tuesday."
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "Verstuurd vanaf mijn iPhone",
+        "iPhoneから送信",
+        "发自我的iPhone",
+        "iPhone'umdan gönderildi",
+        "Outlook für iOS beziehen <https://aka.ms/o0ukef>",
+    ],
+)
+def test_localised_mobile_footers(footer: str) -> None:
+    assert extract_new_text(f"Approved.\n\n{footer}") == "Approved."
+
+
+def test_underscore_rule_before_a_signature_is_a_delimiter() -> None:
+    assert extract_new_text("Approved.\n\n__________\nBob Smith\nCEO") == "Approved."
+    kept = "Notes:\n__________\nWe moved the launch to May because the copy is late."
+    assert extract_new_text(kept) == kept
