@@ -170,10 +170,13 @@ _MOBILE_SIG = re.compile(
     r"|yahoo\s+mail\s+for\s+\w+|sent\s+from\s+yahoo\s+mail.{0,40}"
     r"|t[ée]l[ée]charger\s+outlook\s+pour\s+\S.{0,40}|outlook\s+für\s+\S+\s+(?:herunterladen|beziehen)"
     r"|descargar\s+outlook\s+para\s+\S.{0,40}|scarica\s+outlook\s+per\s+\S.{0,40}"
-    r"|verstuurd\s+(?:vanaf|met)\s+.{1,60}|\S.{0,30}から送信|发自我的\s*\S.{0,30}"
-    r"|\S.{0,30}(?:cihazımdan|['’]\w{0,4}dan|['’]\w{0,4}den)\s+gönderildi)"
+    r"|verstuurd\s+(?:vanaf|met)\s+.{1,60}|发自我的\s*\S.{0,30})"
     r"(?:\s*<https?://[^<>\s]*>)?\s*$",
     re.I,
+)
+# Footers where the device comes first ("iPhoneから送信", "iPhone'umdan gönderildi").
+_MOBILE_SIG_SUFFIX = re.compile(
+    r"^\s*\S.{0,30}(?:から送信|(?:cihazımdan|['’]\w{0,4}d[ae]n)\s+gönderildi)\s*$", re.I
 )
 # "Sent from my desk, which is easier than my phone." is a sentence, not a footer.
 _FOOTER_PROSE = re.compile(
@@ -356,8 +359,11 @@ def _history_start(lines: list[str]) -> tuple[int, str, int] | None:
             continue
         if _SEPARATOR.match(stripped) or _BEGIN_FORWARD.match(stripped):
             return i, "separator", i + 1
-        if (_FROM_LINE.match(stripped) or _OTHER_LINE.match(stripped)) and _header_block_at(
-            lines, i
+        has_colon = ":" in stripped or "：" in stripped
+        if (
+            has_colon
+            and (_FROM_LINE.match(stripped) or _OTHER_LINE.match(stripped))
+            and _header_block_at(lines, i)
         ):
             start = i
             prev = i - 1
@@ -464,6 +470,13 @@ _DISCLAIMER = re.compile(
 )
 
 
+def _is_mobile_footer(line: str) -> bool:
+    if _MOBILE_SIG.match(line):
+        return not _FOOTER_PROSE.search(line)
+    # The suffix forms are rare: a substring test keeps the regex off ordinary lines.
+    return ("送信" in line or "gönderildi" in line) and bool(_MOBILE_SIG_SUFFIX.match(line))
+
+
 def strip_signature(lines: list[str]) -> list[str]:
     """Drop what follows "-- ", a mobile footer, or the name/title block after a sign-off."""
     for i, line in enumerate(lines):
@@ -479,7 +492,7 @@ def strip_signature(lines: list[str]) -> list[str]:
             lines = lines[:i]
             break
     for i, line in enumerate(lines):
-        if not _MOBILE_SIG.match(line) or _FOOTER_PROSE.search(line):
+        if not _is_mobile_footer(line):
             continue
         # Mobile clients put the footer below what was typed: whatever follows is the
         # quoted message (some apps quote with no header at all), or a signature.
