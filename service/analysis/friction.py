@@ -85,6 +85,7 @@ class Rule:
     at_start: bool
     unless: frozenset[str]
     case: bool = False
+    enthusiasm: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class CapsRule:
     max_weight: float
     acronyms: frozenset[str]
     unless: frozenset[str]
+    enthusiasm: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,8 @@ class Rules:
     hostility_threshold: float
     hostility_scale: float
     hostility_max_sentences: int
+    enthusiasm_words: re.Pattern[str] | None  # clearly positive words (see [enthusiasm])
+    enthusiasm_kinds: frozenset[str]  # healthy kinds that also show a positive message
     scan_all: tuple[int, ...]  # rules found like finditer() (not tried at every word start)
     at_start: tuple[int, ...]  # rules tried only at sentence starts
     gated: frozenset[int]  # tried only when their required literals occur
@@ -146,10 +150,19 @@ def _lower_pattern(pattern: str) -> str:
     return "".join(out)
 
 
+def _spaces(pattern: str) -> str:
+    """A space is a run of whitespace; " ?" (as in 'over ?due') is optional whitespace.
+
+    (Read naively, " ?" would become a lazy ``\\s+?``: a required space, so "overdue" and
+    "cashflow" would never match.)
+    """
+    return pattern.replace(" ?", r"\s*").replace(" ", r"\s+")
+
+
 def _compile(pattern: str, *, boundary: bool, case: bool, where: str) -> re.Pattern[str]:
     # Case-insensitive rules are matched against lower-cased text without re.IGNORECASE:
     # IGNORECASE disables the regex engine's literal-prefix scan and costs ~5x.
-    body = (pattern if case else _lower_pattern(pattern)).replace(" ", r"\s+")
+    body = _spaces(pattern if case else _lower_pattern(pattern))
     if boundary:
         body = rf"(?<![\w'])(?:{body})(?![\w])"
     try:
@@ -202,6 +215,7 @@ def _load(path: Path) -> Rules:
                     at_start=entry.get("at") == "start",
                     unless=frozenset(entry.get("unless", ())),
                     case=entry.get("case", False),
+                    enthusiasm=bool(entry.get("enthusiasm", False)),
                 )
             )
     word_prefixes: dict[int, frozenset[str]] = {}  # matched wherever a prefix starts a word
@@ -245,6 +259,8 @@ def _load(path: Path) -> Rules:
     cc = data.get("escalation_cc", {})
     tone_cfg = data.get("tone", {})
     host = data.get("hostility", {})
+    cheer = data.get("enthusiasm", {})
+    cheer_words = [_spaces(_lower_pattern(w)) for w in cheer.get("words", ())]
     return Rules(
         rules=tuple(rules),
         bias=float(settings.get("bias", -2.0)),
@@ -264,6 +280,7 @@ def _load(path: Path) -> Rules:
             max_weight=float(caps.get("max_weight", 1.4)),
             acronyms=frozenset(a.upper() for a in caps.get("acronyms", ())),
             unless=frozenset(caps.get("unless", ())),
+            enthusiasm=bool(caps.get("enthusiasm", False)),
         ),
         night_start=int(urgency.get("night_start", 22)),
         night_end=int(urgency.get("night_end", 6)),
@@ -281,6 +298,9 @@ def _load(path: Path) -> Rules:
         hostility_threshold=float(host.get("threshold", 0.5)),
         hostility_scale=float(host.get("scale", 1.0)),
         hostility_max_sentences=int(host.get("max_sentences", 2)),
+        enthusiasm_words=(re.compile(rf"(?<![\w'])(?:{'|'.join(cheer_words)})(?![\w])")
+                          if cheer_words else None),
+        enthusiasm_kinds=frozenset(cheer.get("kinds", ())),
         scan_all=tuple(scan_all),
         at_start=tuple(at_start),
         gated=frozenset(gates),
@@ -309,6 +329,7 @@ class _Hit(NamedTuple):  # a tuple: made many times per message
     end: int
     sentence: int  # index into Doc.sentences
     unless: frozenset[str] = frozenset()  # dropped if its sentence has a hit of these kinds
+    enthusiasm: bool = False  # punctuation/caps: enthusiasm in an otherwise positive message
 
 
 class Doc:
@@ -479,7 +500,7 @@ def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
             s, e = doc.sentences[idx]
             if _SECOND_PERSON.search(norm, s, e):
                 weight *= rules.targeted_factor
-        hits.append(_Hit(rule.kind, weight, start, end, idx, rule.unless))
+        hits.append(_Hit(rule.kind, weight, start, end, idx, rule.unless, rule.enthusiasm))
     return hits
 
 
@@ -514,7 +535,8 @@ def _caps_hits(doc: Doc, rules: Rules) -> list[_Hit]:
             weight = min(caps.max_weight,
                          caps.weight + caps.per_extra_word * (shouted - caps.min_words))
             start, end = run[0].start(), run[-1].end()
-            hits.append(_Hit(caps.kind, weight, start, end, doc.sentence_of(start), caps.unless))
+            hits.append(_Hit(caps.kind, weight, start, end, doc.sentence_of(start), caps.unless,
+                             caps.enthusiasm))
     return hits
 
 
@@ -660,6 +682,9 @@ def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evi
         hits = [h for h in hits
                 if not (h.unless and h.unless & kinds_by_sentence[h.sentence])]
 
+    if any(h.enthusiasm for h in hits):
+        hits = _without_enthusiasm(doc, rules, hits)
+
     by_kind: dict[str, list[_Hit]] = {}
     for h in sorted(hits, key=_strength):
         same = by_kind.get(h.kind)
@@ -692,6 +717,21 @@ def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evi
         signals.append(Signal(kind=kind, weight=round(sign * total, 4),
                               evidence=tuple(evidence[:most])))
     return signals
+
+
+def _without_enthusiasm(doc: Doc, rules: Rules, hits: list[_Hit]) -> list[_Hit]:
+    """Drop "!!!" and caps that read as enthusiasm ("WOW!!! Exactly what we wanted!").
+
+    Only when nothing else in the message is friction and the message is plainly positive
+    (a word of the [enthusiasm] list, or a gratitude hit that survived): then the stack is
+    excitement, not shouting. Sarcasm ("Great!!! Another delay.") keeps its own hit, so the
+    punctuation stays friction there.
+    """
+    if any(h.weight > 0 and not h.enthusiasm for h in hits):
+        return hits
+    positive = any(h.kind in rules.enthusiasm_kinds for h in hits) or bool(
+        rules.enthusiasm_words is not None and rules.enthusiasm_words.search(doc.lower))
+    return [h for h in hits if not h.enthusiasm] if positive else hits
 
 
 _KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
