@@ -127,6 +127,15 @@ _INLINE_HEADER = re.compile(
     rf"[*_]{{0,2}}\s*:",
     re.I,
 )
+_DATE_LINE = re.compile(
+    _HDR
+    % (
+        r"sent|date|gesendet|datum|envoyé|envoye|enviado|enviada|fecha|inviato|data|verzonden"
+        r"|skickat|sendt|wysłano|odesláno|lähetetty|отправлено|дата|gönderildi|tarih|发送时间"
+        r"|日期|送信日時|날짜|보낸\s*날짜"
+    ),
+    re.I,
+)
 _RULE_LINE = re.compile(r"^\s*(?:_{8,}|-{8,}|={4,}|—{4,}|\*{4,})\s*$")
 
 # --------------------------------------------------------------------------- separators
@@ -426,7 +435,22 @@ def _header_block_at(lines: list[str], i: int) -> bool:
             keys += 1
         if seen >= 8:
             break
-    return has_from and keys >= 3
+    if has_from and keys >= 3:
+        return True
+    # Minimal block (Apple Mail, some webmails): From and Date on adjacent lines, with an
+    # address in the one and a date or time in the other, then a blank line.
+    if i + 1 < len(lines) and (i + 2 == len(lines) or not lines[i + 2].strip()):
+        pair = (lines[i].strip(), lines[i + 1].strip())
+        for a, b in (pair, pair[::-1]):
+            if (
+                _FROM_LINE.match(a)
+                and "@" in a
+                and _DATE_LINE.match(b)
+                and len(b) <= 80
+                and _DATE_OR_TIME.search(b)
+            ):
+                return True
+    return False
 
 
 def _looks_like_signature(tail: list[str]) -> bool:

@@ -273,3 +273,20 @@ def test_underscore_rule_before_a_signature_is_a_delimiter() -> None:
     assert extract_new_text("Approved.\n\n__________\nBob Smith\nCEO") == "Approved."
     kept = "Notes:\n__________\nWe moved the launch to May because the copy is late."
     assert extract_new_text(kept) == kept
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "From: Sam <sam@a.com>\nDate: Mon, 8 Jan 2024 10:00",
+        "Date: 8 January 2024 at 10:00:00 CET\nFrom: Sam <sam@a.com>",
+    ],
+)
+def test_minimal_from_date_header_block(block: str) -> None:
+    text = f"Ok, booked.\n\n{block}\n\nHi Bo, can we move the shoot to Thursday?"
+    assert extract_new_text(text) == "Ok, booked."
+
+
+def test_from_and_date_lines_inside_prose_are_kept() -> None:
+    text = "Please check the log.\nFrom: ci@build.example.com\nDate: 2024-01-08 it failed.\nWhy?"
+    assert extract_new_text(text) == text
