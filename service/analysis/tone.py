@@ -1,15 +1,18 @@
-"""Tone of a message: TextBlob's PatternAnalyzer (offline lexicon, no corpora download).
+"""Tone of a message: TextBlob's PatternAnalyzer scores (offline lexicon, no corpora download).
 
 TextBlob alone misses most friction (a polite-sounding "third time I have asked" scores
 0.0), so tone is one input among the friction detectors, never the verdict on its own.
+
+Scored by service.analysis.sentiment_fast, a port of textblob.en.sentiment that reads
+textblob's own lexicon and rules and gives the same floats ~5x faster (tone was a fifth of
+the CPU per ingested message); tests/unit/test_sentiment_fast.py holds it equal to textblob.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from textblob.en import sentiment as _pattern_sentiment
-
+from service.analysis.sentiment_fast import analyze
 from service.analysis.types import Tone
 
 
@@ -24,15 +27,14 @@ class Assessment(NamedTuple):
 def assess(text: str) -> tuple[Tone, tuple[Assessment, ...]]:
     """Tone plus the per-word assessments, in ONE lexicon pass (the friction detectors
     reuse the assessments to quote the most negative sentence without re-scoring)."""
-    score = _pattern_sentiment(text)
-    found = tuple(
-        Assessment(tuple(words), float(pol), float(subj))
-        for words, pol, subj, _label in score.assessments
+    polarity, subjectivity, found = analyze(text)
+    return (
+        Tone(polarity=polarity, subjectivity=subjectivity),
+        tuple(Assessment(words, p, s) for words, p, s in found),
     )
-    return Tone(polarity=float(score[0]), subjectivity=float(score[1])), found
 
 
 def tone(text: str) -> Tone:
     """Polarity (-1..1) and subjectivity (0..1) of the text."""
-    score = _pattern_sentiment(text)
-    return Tone(polarity=float(score[0]), subjectivity=float(score[1]))
+    polarity, subjectivity, _found = analyze(text)
+    return Tone(polarity=polarity, subjectivity=subjectivity)

@@ -13,3 +13,17 @@ def test_assess_matches_tone_in_one_pass():
     result, assessments = assess(text)
     assert result == tone(text)
     assert any(a.polarity < 0 for a in assessments)
+
+
+def test_assess_is_textblobs_pattern_analyzer():
+    """tone.py serves the fast port; what callers get is still PatternAnalyzer's answer."""
+    from textblob.sentiments import PatternAnalyzer
+
+    text = "Not bad at all! But the footer is really terrible :( and e.g. Mr. Lee isn't happy."
+    ref = PatternAnalyzer().analyze(text, keep_assessments=True)
+    result, found = assess(text)
+    assert (result.polarity, result.subjectivity) == (ref.polarity, ref.subjectivity)
+    assert [(a.words, a.polarity, a.subjectivity) for a in found] == [
+        (tuple(words), p, s) for words, p, s, _label in ref.assessments
+    ]
+    assert len(found) >= 4
