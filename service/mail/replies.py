@@ -35,7 +35,7 @@ __all__ = ["extract_new_text", "html_to_text", "normalize_text", "strip_signatur
 _WROTE = (
     r"wrote|writes|schrieb|a\s+écrit|a\s+ecrit|escribió|escribio|ha\s+scritto|scrive|schreef"
     r"|escreveu|skrev|napisał\(a\)|napisała|napisał|napisal|pisze|napsal\(a\)|napsal|kirjoitti"
-    r"|пишет|написал\(а\)|написала|написал|написав|написала|写道|寫道|yazdı|írta|έγραψε|skriver"
+    r"|пишет|написал\(а\)|написала|написал|написав|写道|寫道|yazdı|írta|έγραψε|skriver"
     r"|kaže|napisao|escrit|geschreven|đã\s+viết|작성|a\s+scris|menulis|كتب"
 )
 # "<lead> … <verb> [name <addr>]:" e.g. "Am 5. Jan. 2024 um 10:00 schrieb Bob <b@x>:".
@@ -577,7 +577,10 @@ def _from_text(text: str) -> str:
     return normalize_text("\n".join(lines))
 
 
-_MIDLINE_LEAD = re.compile(r"(?:(?<=\s)|(?<=-))(?:On|Am|Le|El|Il|Op|Em|Den)\s")
+# A capitalised lead followed by a date within two words: "… On Wed, Apr 4, 2012 …".
+_MIDLINE_LEAD = re.compile(
+    r"(?:(?<=\s)|(?<=-))(?:On|Am|Le|El|Il|Op|Em|Den)\s+(?:[^\W\d]{2,10}[.,]{0,2}\s+){0,2}\d"
+)
 
 
 def _attribution_prefix(line: str, continuation: list[str]) -> str:
@@ -585,6 +588,8 @@ def _attribution_prefix(line: str, continuation: list[str]) -> str:
     for m in _MIDLINE_LEAD.finditer(line):
         prefix = line[: m.start()].rstrip(" -–—")
         if not prefix.strip() or "@" in prefix or "<" in prefix:
+            continue
+        if _LEAD.match(prefix) and re.search(r"\d", prefix):  # the attribution's own start
             continue
         candidate = " ".join([line[m.start() :], *continuation])
         if _looks_like_attribution(candidate, lead_needed=True):

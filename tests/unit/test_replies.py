@@ -290,3 +290,14 @@ def test_minimal_from_date_header_block(block: str) -> None:
 def test_from_and_date_lines_inside_prose_are_kept() -> None:
     text = "Please check the log.\nFrom: ci@build.example.com\nDate: 2024-01-08 it failed.\nWhy?"
     assert extract_new_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        "On Mon, Jan 8, 2024 at 10:00 AM Le Bon <le@bon.fr> wrote:",  # a surname that is a lead
+        "Sam Em <em@a.com> schrieb am Mo., 8. Jan. 2024, 10:00:",
+    ],
+)
+def test_lead_word_inside_an_attribution_is_not_a_same_line_reply(attribution: str) -> None:
+    assert extract_new_text(f"Ok.\n\n{attribution}\n> q") == "Ok."
