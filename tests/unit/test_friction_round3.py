@@ -83,6 +83,11 @@ EXAMPLES = [
     ("payment_friction", "Yes, we owe you, I haven't forgotten."),
     ("payment_friction", "We can't raise payments until the new system is live."),
     ("payment_friction", "Can we split it, some now and the rest after Christmas?"),
+    ("payment_friction", "We'll get it to you as soon as the bookings pick up again."),
+    ("payment_friction", "The owners sign off on all payments themselves."),
+    ("payment_friction", "We'll sort the money out after Easter."),
+    ("payment_friction", "Relax, we've always paid in the end."),
+    ("payment_friction", "They want to go through the costs before paying anything."),
     # price_pressure: said politely
     ("price_pressure", "Our marketing budget was cut for Q2."),
     ("price_pressure", "Our budget this year is half of last year's."),
@@ -133,9 +138,18 @@ EXAMPLES = [
     ("price_pressure", "Could you include the extra pages at no charge?"),
     ("price_pressure", "The fees are out of line with the market."),
     ("price_pressure", "The board has asked me to renegotiate."),
+    ("price_pressure", "Make it 1,200 and we have a deal."),
+    ("price_pressure", "Knock off a bit and you've got yourself a deal."),
+    ("price_pressure", "I'm struggling with the number."),
+    ("price_pressure", "Where can we save?"),
+    ("price_pressure", "Still feels like a lot for a plugin."),
+    ("price_pressure", "Can you drop it to 50?"),
+    ("price_pressure", "I don't really see why we'd pay you for backups."),
+    ("price_pressure", "I'm not convinced those numbers justify the spend."),
     # scope_creep: loyalty as leverage
     ("scope_creep", "We've always been loyal, so please fit the extra page in."),
     ("scope_creep", "Could you keep the same monthly price but add the social posts?"),
+    ("scope_creep", "I'll expect the SEO tidy-up thrown in at that price."),
     # escalation: a relationship souring late
     ("escalation", "We are reviewing all our agency relationships this quarter."),
     ("escalation", "We need to reconsider the retainer."),
@@ -151,6 +165,8 @@ EXAMPLES = [
     ("escalation", "We'll be consolidating our suppliers next year."),
     ("escalation", "I've asked our COO to sit in on the next call."),
     ("escalation", "We need to discuss whether this is still working."),
+    ("escalation", "We'll look at the whole set-up before the contract rolls over."),
+    ("escalation", "Please don't start any new work in the meantime."),
     # blame: reproach in calm words
     ("blame", "I need to know what went wrong on your side."),
     ("blame", "Our sales dropped after the redesign went live."),
@@ -167,6 +183,7 @@ EXAMPLES = [
     ("negative_tone", "I'm a bit disheartened, to be honest."),
     ("negative_tone", "The last few months haven't been what we hoped for."),
     ("negative_tone", "Our rankings have slipped this quarter."),
+    ("negative_tone", "That's a bit much, honestly."),
 ]
 
 # kind, civil text that must not fire it (ordinary billing, budget and review talk)
@@ -193,6 +210,8 @@ NEAR_MISSES = [
     ("price_pressure", "We'll review your rates in January as usual."),
     ("escalation", "We'll discuss the proposal at the board meeting on Thursday."),
     ("escalation", "Could you bring the CTO's feedback into the next draft?"),
+    ("scope_creep", "Could you throw away the old drafts?"),
+    ("escalation", "Please start the new work on Monday."),
     ("dismissal", "Let's move on to the next item on the agenda."),
     ("dismissal", "Is there room to move on the price?"),
 ]
