@@ -150,7 +150,7 @@ def _lower_pattern(pattern: str) -> str:
     return "".join(out)
 
 
-def _spaces(pattern: str) -> str:
+def phrase_regex(pattern: str) -> str:
     """A space is a run of whitespace; " ?" (as in 'over ?due') is optional whitespace.
 
     (Read naively, " ?" would become a lazy ``\\s+?``: a required space, so "overdue" and
@@ -162,7 +162,7 @@ def _spaces(pattern: str) -> str:
 def _compile(pattern: str, *, boundary: bool, case: bool, where: str) -> re.Pattern[str]:
     # Case-insensitive rules are matched against lower-cased text without re.IGNORECASE:
     # IGNORECASE disables the regex engine's literal-prefix scan and costs ~5x.
-    body = _spaces(pattern if case else _lower_pattern(pattern))
+    body = phrase_regex(pattern if case else _lower_pattern(pattern))
     if boundary:
         body = rf"(?<![\w'])(?:{body})(?![\w])"
     try:
@@ -260,7 +260,7 @@ def _load(path: Path) -> Rules:
     tone_cfg = data.get("tone", {})
     host = data.get("hostility", {})
     cheer = data.get("enthusiasm", {})
-    cheer_words = [_spaces(_lower_pattern(w)) for w in cheer.get("words", ())]
+    cheer_words = [phrase_regex(_lower_pattern(w)) for w in cheer.get("words", ())]
     return Rules(
         rules=tuple(rules),
         bias=float(settings.get("bias", -2.0)),

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.analysis.friction import Doc, detect, load_rules
+from service.analysis.friction import Doc, detect, load_rules, phrase_regex
 from service.analysis.tone import assess
 
 DEFAULT_RESOURCE = Path(__file__).with_name("resources") / "guardrails.toml"
@@ -154,7 +154,7 @@ class _Rules:
 
 def _compile(pattern: str, *, where: str, boundary: bool = True, case: bool = False
              ) -> re.Pattern[str]:
-    body = pattern.replace(" ", r"\s+")
+    body = phrase_regex(pattern)  # the same phrase syntax as friction.toml
     if boundary:
         body = rf"(?<![\w'])(?:{body})(?![\w])"
     try:

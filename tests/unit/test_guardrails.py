@@ -83,6 +83,7 @@ def test_civil_sentences_pass(sentence: str) -> None:
     ("We could no longer justify the time it took.", "no_blame"),
     ("You never paid on time.", "no_blame"),
     ("It was your fault that the launch slipped.", "no_blame"),
+    ("Working with moving goalposts was hard for everyone.", "no_blame"),  # " ?" optional
     ("Thanks for nothing on the launch.", "civil"),
     ('We enjoyed your "feedback" as always.', "civil"),
     ("Needless to say, we will not miss the weekend calls.", "civil"),
