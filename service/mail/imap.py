@@ -22,7 +22,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -191,15 +191,19 @@ def connect(mailbox: Any, *, password: str | None = None) -> IMAPClient:
     timeout = SocketTimeout(connect=mailbox.timeout, read=mailbox.timeout)
     client: IMAPClient | None = None
     try:
-        context = ssl.create_default_context()
         if mailbox.security == "ssl":
             client = IMAPClient(
-                mailbox.host, port=mailbox.port, ssl=True, ssl_context=context, timeout=timeout
+                mailbox.host,
+                port=mailbox.port,
+                ssl=True,
+                ssl_context=ssl.create_default_context(),
+                timeout=timeout,
             )
         else:
             client = IMAPClient(mailbox.host, port=mailbox.port, ssl=False, timeout=timeout)
             if mailbox.security == "starttls":
-                client.starttls(context)
+                # built only when used: loading the CA store takes 20-30 ms
+                client.starttls(ssl.create_default_context())
         imap_login(client, mailbox, secret)
     except LoginError as exc:
         _logout_quietly(client)
@@ -232,6 +236,7 @@ def sent_folder(client: IMAPClient, mailbox: Any) -> str | None:
 
 
 def folders_to_sync(client: IMAPClient, mailbox: Any) -> list[str]:
+    """The inbox, then the Sent folder when there is one (found with LIST)."""
     folders = [str(mailbox.folder)]
     sent = sent_folder(client, mailbox)
     if sent and sent not in folders:
@@ -522,9 +527,18 @@ class _Syncer:
             self.result.stored_ids.extend(stats.stored_ids[:room])
 
 
+def _inbox_then_the_rest(client: IMAPClient, mailbox: Any) -> Iterator[str]:
+    """The inbox before any LIST: on Dovecot, once a session has used its folder-list
+    index (LIST, or STATUS of another folder), opening a 100k inbox costs ~100 ms
+    instead of ~4 (it re-reads the folder's whole UID list)."""
+    inbox = str(mailbox.folder)
+    yield inbox
+    yield from (folder for folder in folders_to_sync(client, mailbox) if folder != inbox)
+
+
 def sync_folders(
     client: IMAPClient,
-    folders: Sequence[str],
+    folders: Iterable[str],
     ingestor: Ingestor,
     *,
     batch_size: int = 200,
@@ -569,10 +583,9 @@ def sync_once(
         client: IMAPClient | None = None
         try:
             client = connect(mailbox)
-            folders = folders_to_sync(client, mailbox)
             sync_folders(
                 client,
-                folders,
+                _inbox_then_the_rest(client, mailbox),
                 ingestor,
                 batch_size=mailbox.batch_size,
                 result=result,

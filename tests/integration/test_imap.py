@@ -484,3 +484,22 @@ def test_uidvalidity_change_under_the_watcher_rescans_once(
     with dovecot.session(team) as client:
         uidnext = client.folder_status("INBOX", ["UIDNEXT"])[b"UIDNEXT"]
     assert checkpoint(store, "INBOX").last_uid == uidnext - 1
+
+
+def test_sync_looks_at_the_inbox_before_listing_folders(
+    dovecot: Dovecot, team: str, store: Store, database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On Dovecot, a LIST first makes opening a 100k inbox ~25x slower for the session."""
+    import logging
+
+    dovecot.deliver(team, mailgen.message("one"))
+    settings = make_settings(dovecot, team, database)
+    with ingestor_for(settings, store) as ingestor:
+        sync_once(settings, ingestor)
+        caplog.clear()
+        caplog.set_level(logging.DEBUG, logger="imapclient")
+        result = sync_once(settings, ingestor)  # nothing new
+    sent = [r.getMessage() for r in caplog.records if r.getMessage().startswith("> ")]
+    verbs = [line.split()[2].strip("'") for line in sent if len(line.split()) > 2]
+    assert verbs.index("STATUS") < verbs.index("LIST"), sent
+    assert [f.folder for f in result.folders] == ["INBOX", "Sent"] and result.stored == 0
