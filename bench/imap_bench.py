@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -271,6 +272,7 @@ def child_idle_latency(port: int, lmtp_port: int, database: str, samples: int) -
         except subprocess.TimeoutExpired:
             daemon.kill()
         store.dispose()
+        shutil.rmtree(work, ignore_errors=True)
     return {
         "first_ms": first * 1000,
         "median_ms": statistics.median(quiet) * 1000,
