@@ -59,16 +59,42 @@ def sync_offline(
 
 
 def refresh_health(
-    settings: Settings, store: Store, *, now: datetime | None = None, alerts: bool = True
+    settings: Settings,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    alerts: bool = True,
+    clients: Sequence[str] | None = None,
 ) -> list[Any]:
-    """Re-assess every client and decide alerts, in one transaction."""
-    from .workflows.alerts import process_assessments
+    """Re-assess clients (all, or ``clients``) and decide alerts.
 
+    Two transactions: a read-only one that scores (seconds on a 100k mailbox) and a short
+    one that stores states and queues alerts, so the write lock is never held while
+    scoring and a message arriving meanwhile is committed at once.
+    """
+    from .workflows.alerts import process_assessments
+    from .workflows.health_update import save_assessments
+
+    now = now or datetime.now(UTC)
     with store.session() as session:
-        assessments = assess_all(session, settings, now=now)
+        assessments = assess_all(session, settings, now=now, clients=clients, save=False)
+    with store.session() as session:
+        assessments = save_assessments(session, assessments, now)
         if alerts:
             process_assessments(session, settings, assessments, now=now)
-        return assessments
+    return assessments
+
+
+def clients_of(store: Store, message_ids: Sequence[str]) -> list[str]:
+    """The clients these stored messages belong to (unassigned senders have none)."""
+    with store.session() as session:
+        found: set[str] = set()
+        for start in range(0, len(message_ids), 500):
+            chunk = message_ids[start:start + 500]
+            found.update(session.scalars(
+                select(Message.client).where(Message.message_id.in_(chunk),
+                                             Message.client.is_not(None))))
+    return sorted(found)
 
 
 def latest_message_date(store: Store) -> datetime | None:

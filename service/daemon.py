@@ -58,6 +58,9 @@ STATE_FILE = "daemon.json"
 STATE_EVERY = 15.0
 RETENTION_FIRST = 30.0
 RETENTION_EVERY = 6 * 3600.0
+#: Every client is re-assessed at least this often (and at start), new mail or not.
+FULL_REFRESH_SECONDS = 3600.0
+FULL_REFRESH_RETRY = 60.0
 
 
 # -- runtime state shared with parts ----------------------------------------------
@@ -114,9 +117,9 @@ async def watch_mailbox(ctx: PartContext) -> None:
     now rather than at the next poll. Mail arriving meanwhile is batched into
     the next round; a failing round is logged and retried with the next mail.
     """
-    from .app import refresh_health
+    from .app import clients_of, refresh_health
     from .directory import Directory
-    from .ingest import Ingestor
+    from .ingest import Ingestor, warm_up_analysis
     from .mail.imap import MailboxWatcher
     from .pipeline import _offboarding_hook, reply_hook
 
@@ -138,14 +141,26 @@ async def watch_mailbox(ctx: PartContext) -> None:
                 stored_ids.extend(result.stored_ids)
             loop.call_soon_threadsafe(new_mail.set)
 
+    next_full = [0.0]  # monotonic time the next refresh of every client is due
+
     def after_sync() -> None:
         with lock:
             ids = list(stored_ids)
             stored_ids.clear()
-        refresh_health(settings, store)
+        if time.monotonic() >= next_full[0]:
+            next_full[0] = time.monotonic() + FULL_REFRESH_RETRY  # if this one fails
+            refresh_health(settings, store)
+            next_full[0] = time.monotonic() + FULL_REFRESH_SECONDS
+        elif ids:
+            # Only the clients the new mail is about: a full refresh reads every
+            # client's history (seconds on a 100k mailbox) for one new message.
+            refresh_health(settings, store, clients=clients_of(store, ids))
         if after_new_mail is not None and ids:
             after_new_mail(settings, store, ids)
 
+    # The detector rules (hundreds of patterns) and the hostility model load before the
+    # first mail arrives, not while it waits for its row.
+    await asyncio.to_thread(warm_up_analysis)
     watcher = MailboxWatcher(settings, ingestor, on_sync=on_sync)
     thread = watcher.start()
     try:
@@ -156,7 +171,10 @@ async def watch_mailbox(ctx: PartContext) -> None:
                     last_sync=iso(watcher.last_sync), last_error=watcher.last_error)
             if not thread.is_alive():
                 raise RuntimeError("the IMAP watcher thread ended on its own")
-            if new_mail.is_set() and not ctx.stopping.is_set():
+            stale = time.monotonic() >= next_full[0]
+            if (new_mail.is_set() or stale) and not ctx.stopping.is_set():
+                # Time alone changes health (a client going quiet), so every client is
+                # re-assessed at least every FULL_REFRESH_SECONDS even without mail.
                 new_mail.clear()
                 try:
                     await asyncio.to_thread(after_sync)

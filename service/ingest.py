@@ -143,7 +143,7 @@ def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def _warm_up() -> None:
+def warm_up_analysis() -> None:
     """Load the detector rules and the hostility model before forking the workers.
 
     Forked children share these read-only tables with the parent instead of each
@@ -196,7 +196,7 @@ class Ingestor:
         if self.workers <= 1:
             return None
         if self._pool is None:
-            _warm_up()
+            warm_up_analysis()
             context = multiprocessing.get_context("fork")
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=context,

@@ -7,7 +7,7 @@ and the outcome lands in client_states and health_history.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -140,6 +140,27 @@ def assess_all(
         if save:
             _save(session, client.name, health, now, stored)
     return results
+
+
+def save_assessments(
+    session: Session, assessments: Sequence[Assessment], now: datetime
+) -> list[Assessment]:
+    """Store what ``assess_all(save=False)`` computed, in the caller's (short) transaction.
+
+    Scoring reads every client's history and can take seconds on a big mailbox; done in a
+    read-only transaction first, it never holds the database's write lock meanwhile (on
+    SQLite that lock would stall the watcher's next commit). A state another writer stored
+    in between is the one alerts compare against.
+    """
+    fresh = []
+    for item in assessments:
+        stored = session.get(ClientState, item.client)
+        current = stored.state if stored else None
+        if current != item.previous_state:
+            item = replace(item, previous_state=current)
+        _save(session, item.client, item.health, now, stored)
+        fresh.append(item)
+    return fresh
 
 
 def _save(
