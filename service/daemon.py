@@ -112,13 +112,15 @@ async def watch_mailbox(ctx: PartContext) -> None:
 
     Owners' reply commands are acted on before their batch is committed (in
     the watcher's thread). The rest runs here, off that thread, so the watcher
-    is back in IDLE at once: health is re-assessed (alerts queued),
+    is back in IDLE at once: health is re-assessed (alerts queued; the scoring in
+    a process of its own, see healthproc),
     offboardings see the new mail, and the outbox is woken so alerts go out
     now rather than at the next poll. Mail arriving meanwhile is batched into
     the next round; a failing round is logged and retried with the next mail.
     """
-    from .app import clients_of, refresh_health
+    from .app import clients_of
     from .directory import Directory
+    from .healthproc import HealthRefresher
     from .ingest import Ingestor, warm_up_analysis
     from .mail.imap import MailboxWatcher
     from .pipeline import _offboarding_hook, reply_hook
@@ -142,6 +144,7 @@ async def watch_mailbox(ctx: PartContext) -> None:
             loop.call_soon_threadsafe(new_mail.set)
 
     next_full = [0.0]  # monotonic time the next refresh of every client is due
+    refresher = HealthRefresher(settings)
 
     def after_sync() -> None:
         with lock:
@@ -149,12 +152,12 @@ async def watch_mailbox(ctx: PartContext) -> None:
             stored_ids.clear()
         if time.monotonic() >= next_full[0]:
             next_full[0] = time.monotonic() + FULL_REFRESH_RETRY  # if this one fails
-            refresh_health(settings, store)
+            refresher.refresh()
             next_full[0] = time.monotonic() + FULL_REFRESH_SECONDS
         elif ids:
             # Only the clients the new mail is about: a full refresh reads every
             # client's history (seconds on a 100k mailbox) for one new message.
-            refresh_health(settings, store, clients=clients_of(store, ids))
+            refresher.refresh(clients_of(store, ids))
         if after_new_mail is not None and ids:
             after_new_mail(settings, store, ids)
 
@@ -187,6 +190,7 @@ async def watch_mailbox(ctx: PartContext) -> None:
     finally:
         await asyncio.to_thread(watcher.stop, 10.0)
         ingestor.close()
+        await asyncio.to_thread(refresher.close)
 
 
 # Workflows that add their own persistent jobs: "module:function(scheduler, settings)".

@@ -108,3 +108,46 @@ def test_daemon_stores_mail_as_it_arrives_and_survives_restarts(
         assert again.stop(timeout=20) == 0
     finally:
         again.kill()
+
+
+def test_health_is_scored_in_a_child_process_that_ends_with_the_daemon(
+    tmp_path: Path, dovecot: Dovecot, shared_mailbox: str, notify: NotifyListener,
+) -> None:
+    import psutil
+
+    from service.store.models import ClientState
+
+    state = tmp_path / "state"
+    url = f"sqlite:///{state}/saygoodbye.db"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[service]\ndatabase = "{url}"\nstate_dir = "{state}"\n\n'
+        f'[mailbox]\nhost = "{dovecot.host}"\nport = {dovecot.imap_port}\nsecurity = "none"\n'
+        f'username = "{shared_mailbox}"\npassword_env = "SG_IMAP_PASSWORD"\n\n'
+        '[[clients]]\nname = "Acme"\ndomains = ["acme.test"]\nowner = "maria@northwind.test"\n',
+        encoding="utf-8",
+    )
+    env = daemon_env(notify, SG_IMAP_PASSWORD=dovecot.password(shared_mailbox))
+    daemon = Daemon(cli_argv(config, "run"), env)
+    try:
+        notify.wait_for("READY", timeout=30)
+        daemon.wait_log("event=imap_watch mode=idle")
+        dovecot.deliver(shared_mailbox, _mail(1))
+        _wait_count(url, 1)
+        deadline = time.monotonic() + 30
+        computed = None
+        while time.monotonic() < deadline and computed is None:
+            store = Store(url, migrate_schema=False)
+            with store.session() as s:
+                row = s.get(ClientState, "Acme")
+                computed = row.computed_at if row is not None and row.state else None
+            store.dispose()
+            time.sleep(0.1)
+        assert computed is not None, "Acme was never assessed"
+        children = psutil.Process(daemon.proc.pid).children(recursive=True)
+        assert children, "scoring runs in a child process of the daemon"
+        assert daemon.stop(timeout=20) == 0
+        _gone, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, f"left behind: {alive}"
+    finally:
+        daemon.kill()
