@@ -7,7 +7,7 @@ and the workflows, and shapes results. Nothing here renders.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,26 @@ def refresh_health(
         if alerts:
             process_assessments(session, settings, assessments, now=now)
     return assessments
+
+
+#: Health changes with time alone (a client going quiet): every client is re-assessed at
+#: least this often, by the daemon and by `saygoodbye sync`, mail or not.
+HEALTH_MAX_AGE = timedelta(hours=1)
+
+
+def stale_clients(settings: Settings, store: Store, *, now: datetime | None = None) -> list[str]:
+    """Configured clients never assessed, or last assessed more than HEALTH_MAX_AGE ago."""
+    now = now or datetime.now(UTC)
+    with store.session() as session:
+        seen = dict(session.execute(select(ClientState.client, ClientState.computed_at)).all())
+    stale = []
+    for client in settings.clients:
+        computed = seen.get(client.name)
+        if computed is not None and computed.tzinfo is None:
+            computed = computed.replace(tzinfo=UTC)
+        if computed is None or abs(now - computed) > HEALTH_MAX_AGE:
+            stale.append(client.name)
+    return stale
 
 
 def clients_of(store: Store, message_ids: Sequence[str]) -> list[str]:

@@ -59,7 +59,7 @@ STATE_EVERY = 15.0
 RETENTION_FIRST = 30.0
 RETENTION_EVERY = 6 * 3600.0
 #: Every client is re-assessed at least this often (and at start), new mail or not.
-FULL_REFRESH_SECONDS = 3600.0
+FULL_REFRESH_SECONDS = 3600.0  # app.HEALTH_MAX_AGE, as `saygoodbye sync` does
 FULL_REFRESH_RETRY = 60.0
 
 

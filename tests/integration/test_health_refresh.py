@@ -108,3 +108,14 @@ def test_scoring_does_not_block_a_concurrent_commit(tmp_path: Path, monkeypatch)
     with store.session() as session:
         assert session.scalar(select(Message.subject).where(Message.id == 1)) == "Project.."
     other.dispose()
+
+
+def test_stale_clients_are_the_unassessed_and_the_old(tmp_path: Path) -> None:
+    from service.app import stale_clients
+
+    settings = _settings(f"sqlite:///{tmp_path / 'h.db'}")
+    store = _seed(settings)
+    assert stale_clients(settings, store, now=NOW) == ["Acme", "Globex"]
+    refresh_health(settings, store, now=NOW, clients=["Acme"])
+    assert stale_clients(settings, store, now=NOW + timedelta(minutes=30)) == ["Globex"]
+    assert stale_clients(settings, store, now=NOW + timedelta(hours=2)) == ["Acme", "Globex"]
