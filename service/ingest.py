@@ -217,11 +217,24 @@ class Ingestor:
 
     # -- work --------------------------------------------------------------
     def prepare_many(self, items: Sequence[RawMail], source: str) -> list[dict[str, Any]]:
+        return self.prepare_async(items, source)()
+
+    def prepare_async(
+        self, items: Sequence[RawMail], source: str
+    ) -> Callable[[], list[dict[str, Any]]]:
+        """Start preparing ``items`` in the workers; call the result to wait for the rows.
+
+        Lets a source fetch its next batch (or store the previous one) while the
+        workers parse and analyse this one. Small batches are prepared here, now.
+        """
         pool = self._executor() if len(items) >= 16 else None
         if pool is None:
-            return [prepare(item, self.directory, source) for item in items]
+            rows = [prepare(item, self.directory, source) for item in items]
+            return lambda: rows
         chunk = max(1, len(items) // (self.workers * 4))
-        return list(pool.map(_prepare_in_worker, [(i, source) for i in items], chunksize=chunk))
+        # Executor.map submits every chunk at once; the iterator only collects them.
+        pending = pool.map(_prepare_in_worker, [(i, source) for i in items], chunksize=chunk)
+        return lambda: list(pending)
 
     def checkpoint(self, folder: str) -> Checkpoint | None:
         with self.store.session() as session:
@@ -236,9 +249,13 @@ class Ingestor:
         *,
         source: str,
         checkpoint: Checkpoint | None = None,
+        rows: Sequence[dict[str, Any]] | None = None,
     ) -> BatchStats:
-        """Store what is new in ``items`` and move the checkpoint, atomically."""
-        rows = self.prepare_many(items, source)
+        """Store what is new in ``items`` and move the checkpoint, atomically.
+
+        ``rows``: the items already prepared (``prepare_async``), in the same order.
+        """
+        rows = self.prepare_many(items, source) if rows is None else list(rows)
         if self.before_store is not None and rows:
             self.before_store(items, rows)
         return self.store_rows(rows, checkpoint=checkpoint)

@@ -388,6 +388,9 @@ class _Syncer:
         # X-GM-MSGID, fetched with the sizes, spares a second body download.
         self.extra_items = list(provider_quirks.fetch_items(quirks or provider_quirks.Quirks()))
         self.seen_keys: set[str] = set()
+        # (items, rows when ready, folder, checkpoint): fetched, in the workers, not stored
+        self._pending: tuple[list[RawMail], Callable[[], list[dict[str, Any]]], str,
+                             Checkpoint] | None = None
 
     def folder(self, folder: str) -> None:
         client = self.client
@@ -452,6 +455,7 @@ class _Syncer:
             self.on_total(self.total)
         for chunk in chunk_ranges(ranges, self.batch_size):
             self._fetch_and_store(folder, uidvalidity, chunk)
+        self.flush()
         # Every UID below UIDNEXT (as of the SELECT) was fetched or no longer exists
         # (expunged): settle there, or the watcher would see "new mail" for ever.
         summary = self.result.folder(folder)
@@ -518,7 +522,23 @@ class _Syncer:
         return already
 
     def _commit(self, items: list[RawMail], folder: str, checkpoint: Checkpoint) -> None:
-        stats = self.ingestor.ingest_batch(items, source=SOURCE, checkpoint=checkpoint)
+        """Hand a batch to the workers, then store the previous one while they work.
+
+        Batches are stored strictly in order, each with its checkpoint, so an
+        interruption anywhere loses only work that is fetched again next time.
+        """
+        ready = self.ingestor.prepare_async(items, SOURCE)
+        self.flush()
+        self._pending = (items, ready, folder, checkpoint)
+
+    def flush(self) -> None:
+        """Store the batch still in the workers' hands, if any."""
+        if self._pending is None:
+            return
+        items, ready, folder, checkpoint = self._pending
+        self._pending = None
+        stats = self.ingestor.ingest_batch(items, source=SOURCE, checkpoint=checkpoint,
+                                           rows=ready())
         summary = self.result.folder(folder)
         summary.add(stats)
         summary.last_uid = checkpoint.last_uid
@@ -551,8 +571,16 @@ def sync_folders(
     result = result if result is not None else SyncResult()
     started = time.monotonic()
     syncer = _Syncer(client, ingestor, batch_size, result, progress, on_total, quirks)
-    for folder in folders:
-        syncer.folder(folder)
+    try:
+        for folder in folders:
+            syncer.folder(folder)
+            syncer.flush()
+    except BaseException:
+        # Keep what was fetched and prepared before the failure (a dropped connection):
+        # it is in order and carries its own checkpoint.
+        with contextlib.suppress(Exception):
+            syncer.flush()
+        raise
     # The last folder stays selected: the watcher's next pass and IDLE use it as is.
     result.seconds = time.monotonic() - started
     return result

@@ -7,6 +7,7 @@ IMAPClient objects implementing only the calls used, fed recorded answers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -96,8 +97,12 @@ class FakeIngestor:
     def checkpoint(self, folder: str) -> Checkpoint | None:
         return None
 
+    def prepare_async(self, items: list[RawMail], source: str) -> Callable[[], list[dict]]:
+        return lambda: [{} for _ in items]  # this fake stores the raw items themselves
+
     def ingest_batch(
-        self, items: list[RawMail], *, source: str, checkpoint: Checkpoint | None = None
+        self, items: list[RawMail], *, source: str, checkpoint: Checkpoint | None = None,
+        rows: list[dict] | None = None,
     ) -> BatchStats:
         stats = BatchStats(seen=len(items))
         for item in items:
