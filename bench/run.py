@@ -36,6 +36,8 @@ def main() -> int:
              ["-m", "bench.imap_bench", *(["--quick"] if quick else [])]),
         _run("reply extraction (new text) against email-reply-parser and mail-parser-reply",
              ["-m", "bench.replies_eval"]),
+        _run("tone: TextBlob's PatternAnalyzer against service.analysis.sentiment_fast",
+             ["-m", "bench.tone_bench"]),
     ]
     return max(codes)
 
