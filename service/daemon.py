@@ -58,8 +58,7 @@ STATE_FILE = "daemon.json"
 STATE_EVERY = 15.0
 RETENTION_FIRST = 30.0
 RETENTION_EVERY = 6 * 3600.0
-#: Every client is re-assessed at least this often (and at start), new mail or not.
-FULL_REFRESH_SECONDS = 3600.0  # app.HEALTH_MAX_AGE, as `saygoodbye sync` does
+#: A failed refresh of every client is tried again this soon (else every HEALTH_MAX_AGE).
 FULL_REFRESH_RETRY = 60.0
 
 
@@ -118,7 +117,7 @@ async def watch_mailbox(ctx: PartContext) -> None:
     now rather than at the next poll. Mail arriving meanwhile is batched into
     the next round; a failing round is logged and retried with the next mail.
     """
-    from .app import clients_of
+    from .app import HEALTH_MAX_AGE, clients_of
     from .directory import Directory
     from .healthproc import HealthRefresher
     from .ingest import Ingestor, warm_up_analysis
@@ -144,7 +143,8 @@ async def watch_mailbox(ctx: PartContext) -> None:
             loop.call_soon_threadsafe(new_mail.set)
 
     next_full = [0.0]  # monotonic time the next refresh of every client is due
-    refresher = HealthRefresher(settings)
+    refresher = HealthRefresher(settings, store)
+    full_every = HEALTH_MAX_AGE.total_seconds()  # as `saygoodbye sync` does
 
     def after_sync() -> None:
         with lock:
@@ -153,7 +153,7 @@ async def watch_mailbox(ctx: PartContext) -> None:
         if time.monotonic() >= next_full[0]:
             next_full[0] = time.monotonic() + FULL_REFRESH_RETRY  # if this one fails
             refresher.refresh()
-            next_full[0] = time.monotonic() + FULL_REFRESH_SECONDS
+            next_full[0] = time.monotonic() + full_every
         elif ids:
             # Only the clients the new mail is about: a full refresh reads every
             # client's history (seconds on a 100k mailbox) for one new message.
@@ -177,7 +177,7 @@ async def watch_mailbox(ctx: PartContext) -> None:
             stale = time.monotonic() >= next_full[0]
             if (new_mail.is_set() or stale) and not ctx.stopping.is_set():
                 # Time alone changes health (a client going quiet), so every client is
-                # re-assessed at least every FULL_REFRESH_SECONDS even without mail.
+                # re-assessed at least every HEALTH_MAX_AGE even without mail.
                 new_mail.clear()
                 try:
                     await asyncio.to_thread(after_sync)

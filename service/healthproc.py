@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from .config import Settings
+from .store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +34,14 @@ def _child_init(level: str, fmt: str) -> None:
     setup_logging(level, fmt)
 
 
-def _refresh_in_child(settings: Settings, clients: Sequence[str] | None) -> int:
+def _refresh_in_child(settings: Settings, clients: Sequence[str] | None) -> None:
     from .app import open_store, refresh_health
 
     url = settings.database_url
     store = _child_stores.get(url)
     if store is None:
         store = _child_stores[url] = open_store(settings)
-    return len(refresh_health(settings, store, clients=clients))
+    refresh_health(settings, store, clients=clients)
 
 
 def _in_memory(url: str) -> bool:
@@ -49,22 +50,19 @@ def _in_memory(url: str) -> bool:
 
 
 class HealthRefresher:
-    """refresh_health in one long-lived child process (the same call in-thread for an
-    in-memory database, which another process cannot see)."""
+    """refresh_health in one long-lived child process (the same call in-thread, on the
+    daemon's own store, for an in-memory database, which another process cannot see)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
+        self.store = store
         self._pool: ProcessPoolExecutor | None = None
 
     def refresh(self, clients: Sequence[str] | None = None) -> None:
         if _in_memory(self.settings.database_url):
-            from .app import open_store, refresh_health
+            from .app import refresh_health
 
-            store = open_store(self.settings)
-            try:
-                refresh_health(self.settings, store, clients=clients)
-            finally:
-                store.dispose()
+            refresh_health(self.settings, self.store, clients=clients)
             return
         if self._pool is None:
             service = self.settings.service
