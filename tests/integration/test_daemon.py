@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import signal
 import stat
 import sys
@@ -42,16 +41,6 @@ name = "Acme"
 domains = ["acme.com"]
 owner = "maria@northwind.studio"
 """
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """cli.main() installs a stderr handler bound to pytest's capture: undo it after."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

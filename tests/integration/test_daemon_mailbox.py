@@ -54,10 +54,8 @@ def _wait_count(url: str, expected: int, timeout: float = 30.0) -> float:
     raise AssertionError(f"{_count(url)} messages stored, expected {expected}")
 
 
-def test_daemon_stores_mail_as_it_arrives_and_survives_restarts(
-    tmp_path: Path, dovecot: Dovecot, shared_mailbox: str, notify: NotifyListener,
-    record_property: pytest.RecordProperty,
-) -> None:
+def _config(tmp_path: Path, dovecot: Dovecot, shared_mailbox: str) -> tuple[Path, str]:
+    """A daemon config on the rig's mailbox with one client; returns it and the DB URL."""
     state = tmp_path / "state"
     url = f"sqlite:///{state}/saygoodbye.db"
     config = tmp_path / "config.toml"
@@ -68,6 +66,14 @@ def test_daemon_stores_mail_as_it_arrives_and_survives_restarts(
         '[[clients]]\nname = "Acme"\ndomains = ["acme.test"]\nowner = "maria@northwind.test"\n',
         encoding="utf-8",
     )
+    return config, url
+
+
+def test_daemon_stores_mail_as_it_arrives_and_survives_restarts(
+    tmp_path: Path, dovecot: Dovecot, shared_mailbox: str, notify: NotifyListener,
+    record_property: pytest.RecordProperty,
+) -> None:
+    config, url = _config(tmp_path, dovecot, shared_mailbox)
     dovecot.deliver(shared_mailbox, _mail(1))  # waiting before the daemon starts
     env = daemon_env(notify, SG_IMAP_PASSWORD=dovecot.password(shared_mailbox),
                      PYTHONFAULTHANDLER="1")
@@ -117,16 +123,7 @@ def test_health_is_scored_in_a_child_process_that_ends_with_the_daemon(
 
     from service.store.models import ClientState
 
-    state = tmp_path / "state"
-    url = f"sqlite:///{state}/saygoodbye.db"
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[service]\ndatabase = "{url}"\nstate_dir = "{state}"\n\n'
-        f'[mailbox]\nhost = "{dovecot.host}"\nport = {dovecot.imap_port}\nsecurity = "none"\n'
-        f'username = "{shared_mailbox}"\npassword_env = "SG_IMAP_PASSWORD"\n\n'
-        '[[clients]]\nname = "Acme"\ndomains = ["acme.test"]\nowner = "maria@northwind.test"\n',
-        encoding="utf-8",
-    )
+    config, url = _config(tmp_path, dovecot, shared_mailbox)
     env = daemon_env(notify, SG_IMAP_PASSWORD=dovecot.password(shared_mailbox))
     daemon = Daemon(cli_argv(config, "run"), env)
     try:

@@ -40,6 +40,17 @@ def _queue(env: Env, *, not_before: datetime | None = None, now: datetime | None
                             not_before=not_before, now=now).id
 
 
+def _outbox_wakes(env: Env, *, queued_at: datetime) -> list[str]:
+    """Queue a farewell at ``queued_at``; the times the scheduler will wake the outbox."""
+    _queue(env, now=queued_at)
+    sched = Scheduler(env.settings, env.store, poll=timedelta(hours=1))
+    sched.start()
+    try:
+        return [j["next_run"] for j in sched.jobs() if j["id"].startswith("outbox:wake:")]
+    finally:
+        sched.shutdown()
+
+
 def _wait_for(predicate, timeout: float = 10.0) -> bool:
     deadline = clock.monotonic() + timeout
     while clock.monotonic() < deadline:
@@ -110,14 +121,7 @@ def test_due_time_in_the_clients_time_zone(
     try:
         # queued on a Saturday (Berlin evening), due Monday 09:00 New York = 14:00 UTC
         saturday = datetime(2030, 11, 23, 20, tzinfo=ZoneInfo("Europe/Berlin"))
-        _queue(env, now=saturday)
-        sched = Scheduler(env.settings, env.store, poll=timedelta(hours=1))
-        sched.start()
-        try:
-            wakes = [j for j in sched.jobs() if j["id"].startswith("outbox:wake:")]
-        finally:
-            sched.shutdown()
-        assert [j["next_run"] for j in wakes] == ["2030-11-25T14:00:00+00:00"]
+        assert _outbox_wakes(env, queued_at=saturday) == ["2030-11-25T14:00:00+00:00"]
     finally:
         gen.close()
 
@@ -130,14 +134,7 @@ def test_send_window_across_the_spring_dst_switch(
     try:
         # Friday evening before Europe's switch (2030-03-31): Monday 09:00 CEST = 07:00 UTC
         friday = datetime(2030, 3, 29, 18, tzinfo=ZoneInfo("Europe/Berlin"))
-        _queue(env, now=friday)
-        sched = Scheduler(env.settings, env.store, poll=timedelta(hours=1))
-        sched.start()
-        try:
-            wakes = [j for j in sched.jobs() if j["id"].startswith("outbox:wake:")]
-        finally:
-            sched.shutdown()
-        assert [j["next_run"] for j in wakes] == ["2030-04-01T07:00:00+00:00"]
+        assert _outbox_wakes(env, queued_at=friday) == ["2030-04-01T07:00:00+00:00"]
     finally:
         gen.close()
 

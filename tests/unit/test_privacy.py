@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import sys
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -31,16 +29,6 @@ from service.store.models import (
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SECRET_BODY = "ZEBRA-7731 the contract terms we discussed privately"
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """cli.main() installs a stderr handler bound to pytest's capture: undo it after."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _message(n: int, client: str | None, *, sender: str, days_old: float | None,
