@@ -77,7 +77,7 @@ def refresh_health(
 
     now = now or datetime.now(UTC)
     with store.session() as session:
-        assessments = assess_all(session, settings, now=now, clients=clients, save=False)
+        assessments = assess_all(session, settings, now=now, clients=clients)
     with store.session() as session:
         assessments = save_assessments(session, assessments, now)
         if alerts:

@@ -255,7 +255,7 @@ class Ingestor:
 
         ``rows``: the items already prepared (``prepare_async``), in the same order.
         """
-        rows = self.prepare_many(items, source) if rows is None else list(rows)
+        rows = self.prepare_many(items, source) if rows is None else rows
         if self.before_store is not None and rows:
             self.before_store(items, rows)
         return self.store_rows(rows, checkpoint=checkpoint)

@@ -401,9 +401,7 @@ class _Syncer:
                 # catch up with its disk, then UID SEARCH on the open folder answers.
                 client.noop()
                 if _selection(client) == (folder, checkpoint.uidvalidity):
-                    summary = self.result.folder(folder)
-                    summary.uidvalidity = checkpoint.uidvalidity
-                    summary.last_uid = checkpoint.last_uid
+                    self._resume(checkpoint)
                     self._fetch_new(folder, checkpoint.uidvalidity, checkpoint.last_uid, None)
                     return
             else:
@@ -413,9 +411,7 @@ class _Syncer:
                     int(status[b"UIDVALIDITY"]) == checkpoint.uidvalidity
                     and int(status[b"UIDNEXT"]) - 1 <= checkpoint.last_uid
                 ):
-                    summary = self.result.folder(folder)
-                    summary.uidvalidity = checkpoint.uidvalidity
-                    summary.last_uid = checkpoint.last_uid
+                    self._resume(checkpoint)
                     return
         info = _select(client, folder)
         uidvalidity = int(info[b"UIDVALIDITY"])
@@ -445,6 +441,12 @@ class _Syncer:
                 self._commit([], folder, Checkpoint(folder, uidvalidity, settled))
             return
         self._fetch_new(folder, uidvalidity, last, uidnext)
+
+    def _resume(self, checkpoint: Checkpoint) -> None:
+        """The folder's summary starts where its checkpoint stands."""
+        summary = self.result.folder(checkpoint.folder)
+        summary.uidvalidity = checkpoint.uidvalidity
+        summary.last_uid = checkpoint.last_uid
 
     def _fetch_new(self, folder: str, uidvalidity: int, last: int, uidnext: int | None) -> None:
         """Fetch and store every UID above `last` in the selected folder."""

@@ -181,7 +181,7 @@ def process_assessments(
     summaries: dict[str, list[Assessment]] = defaultdict(list)
     for assessment in assessments:
         row = session.get(ClientState, assessment.client)
-        if row is None:  # assess_all saves states; nothing to remember without one
+        if row is None:  # save_assessments stores states; nothing to remember without one
             continue
         backfill = assessment.previous_state is None
         decision = should_alert(

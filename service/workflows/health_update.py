@@ -112,9 +112,8 @@ def assess_all(
     *,
     now: datetime | None = None,
     clients: Iterable[str] | None = None,
-    save: bool = True,
 ) -> list[Assessment]:
-    """Assess configured clients; stores state and one history point per day."""
+    """Assess configured clients (all, or ``clients``); reads only: see save_assessments."""
     now = now or datetime.now(UTC)
     wanted = [c for c in settings.clients if clients is None or c.name in set(clients)]
     hs = health_settings(settings.health)
@@ -137,15 +136,13 @@ def assess_all(
             previous_state=previous,
         )
         results.append(Assessment(client.name, client.owner, health, previous, len(client_facts)))
-        if save:
-            _save(session, client.name, health, now, stored)
     return results
 
 
 def save_assessments(
     session: Session, assessments: Sequence[Assessment], now: datetime
 ) -> list[Assessment]:
-    """Store what ``assess_all(save=False)`` computed, in the caller's (short) transaction.
+    """Store what ``assess_all`` computed, in the caller's (short) transaction.
 
     Scoring reads every client's history and can take seconds on a big mailbox; done in a
     read-only transaction first, it never holds the database's write lock meanwhile (on

@@ -72,7 +72,7 @@ def test_a_state_stored_meanwhile_is_what_alerts_compare_against(tmp_path: Path)
     settings = _settings(f"sqlite:///{tmp_path / 'h.db'}")
     store = _seed(settings)
     with store.session() as session:
-        assessed = assess_all(session, settings, now=NOW, save=False)
+        assessed = assess_all(session, settings, now=NOW)
     assert {a.previous_state for a in assessed} == {None}
     with store.session() as session:  # another writer got there first
         session.add(ClientState(client="Acme", state="at_risk", score=50.0, trend=0.0,
