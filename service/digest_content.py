@@ -55,6 +55,8 @@ _SIGNAL_LABELS: Mapping[str, str] = {
     "payment_friction": "Payment friction",
     "disrespect": "Disrespect",
     "negative_tone": "Negative tone",
+    "hostility": "Hostile language",
+    "strain": "Strained wording",
     "tone_drop": "Tone has cooled",
     "silence_after_work": "Silence after our work",
     "demand_volume": "Many requests per reply of ours",

@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from service.analysis import hostility
+from service.analysis import friction_model, hostility
 from service.analysis.multimatch import (
     PhraseMatcher,
     literal_prefixes,
@@ -55,6 +55,7 @@ FRICTION_KINDS = (
     "payment_friction",
     "disrespect",
     "hostility",
+    "strain",
     "negative_tone",
 )
 HEALTHY_KINDS = ("gratitude", "politeness")
@@ -86,6 +87,7 @@ class Rule:
     unless: frozenset[str]
     case: bool = False
     enthusiasm: bool = False
+    intensifier: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ class Rules:
     hostility_threshold: float
     hostility_scale: float
     hostility_max_sentences: int
+    strain_threshold: float  # log-odds of the friction model at which "strain" starts
+    strain_scale: float
+    strain_max_sentences: int
     enthusiasm_words: re.Pattern[str] | None  # clearly positive words (see [enthusiasm])
     enthusiasm_kinds: frozenset[str]  # healthy kinds that also show a positive message
     scan_all: tuple[int, ...]  # rules found like finditer() (not tried at every word start)
@@ -216,6 +221,7 @@ def _load(path: Path) -> Rules:
                     unless=frozenset(entry.get("unless", ())),
                     case=entry.get("case", False),
                     enthusiasm=bool(entry.get("enthusiasm", False)),
+                    intensifier=bool(entry.get("intensifier", False)),
                 )
             )
     word_prefixes: dict[int, frozenset[str]] = {}  # matched wherever a prefix starts a word
@@ -260,6 +266,7 @@ def _load(path: Path) -> Rules:
     tone_cfg = data.get("tone", {})
     host = data.get("hostility", {})
     cheer = data.get("enthusiasm", {})
+    strain = data.get("strain", {})
     cheer_words = [phrase_regex(_lower_pattern(w)) for w in cheer.get("words", ())]
     return Rules(
         rules=tuple(rules),
@@ -298,6 +305,9 @@ def _load(path: Path) -> Rules:
         hostility_threshold=float(host.get("threshold", 0.5)),
         hostility_scale=float(host.get("scale", 1.0)),
         hostility_max_sentences=int(host.get("max_sentences", 2)),
+        strain_threshold=float(strain.get("threshold", 0.0)),
+        strain_scale=float(strain.get("scale", 0.5)),
+        strain_max_sentences=int(strain.get("max_sentences", 2)),
         enthusiasm_words=(re.compile(rf"(?<![\w'])(?:{'|'.join(cheer_words)})(?![\w])")
                           if cheer_words else None),
         enthusiasm_kinds=frozenset(cheer.get("kinds", ())),
@@ -330,6 +340,7 @@ class _Hit(NamedTuple):  # a tuple: made many times per message
     sentence: int  # index into Doc.sentences
     unless: frozenset[str] = frozenset()  # dropped if its sentence has a hit of these kinds
     enthusiasm: bool = False  # punctuation/caps: enthusiasm in an otherwise positive message
+    intensifier: bool = False  # counts only beside other friction in the message
 
 
 class Doc:
@@ -500,7 +511,8 @@ def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
             s, e = doc.sentences[idx]
             if _SECOND_PERSON.search(norm, s, e):
                 weight *= rules.targeted_factor
-        hits.append(_Hit(rule.kind, weight, start, end, idx, rule.unless, rule.enthusiasm))
+        hits.append(_Hit(rule.kind, weight, start, end, idx, rule.unless, rule.enthusiasm,
+                         rule.intensifier))
     return hits
 
 
@@ -625,7 +637,7 @@ def _hostility(doc: Doc, rules: Rules, lowered: str) -> tuple[_Hit, list[Evidenc
     try:
         model = hostility.load_model()
     except hostility.HostilityModelError as exc:
-        _warn_once(str(exc))
+        _warn_once("hostility", str(exc))
         return None
     table, pos_sq = model.table, model.pos_sq
     t = rules.hostility_threshold
@@ -663,9 +675,43 @@ def _hostility(doc: Doc, rules: Rules, lowered: str) -> tuple[_Hit, list[Evidenc
     return hit, more
 
 
+def _strain(doc: Doc, rules: Rules) -> tuple[_Hit, list[Evidence]] | None:
+    """The learned friction model (friction_model.py), per sentence of the new text.
+
+    Friction sits in a sentence or two of an otherwise ordinary email, so each sentence is
+    scored on its own and the message takes the strongest. Weight = scale * (log-odds -
+    threshold); the quote is the sentence, anchored on the n-gram that raised it most.
+    """
+    try:
+        model = friction_model.load_model()
+    except friction_model.FrictionModelError as exc:
+        _warn_once("strain", str(exc))
+        return None
+    t = rules.strain_threshold
+    lowered = doc.lower
+    scored = []
+    for idx, (s, e) in enumerate(doc.sentences):
+        result = friction_model.score_text(model, lowered, s, e)
+        if result.logit > t and result.grams:
+            scored.append((result.logit, idx, result.grams[0][0]))
+    if not scored:
+        return None
+    scored.sort(reverse=True)
+    spans = []
+    for _, idx, gram in scored[: rules.strain_max_sentences]:
+        s, e = doc.sentences[idx]
+        m = re.search(r"(?<!\w)" + r"\W+".join(map(re.escape, gram.split())) + r"(?!\w)",
+                      lowered[s:e])
+        spans.append((s + m.start(), s + m.end()) if m else (s, s))
+    logit, idx, _ = scored[0]
+    hit = _Hit("strain", rules.strain_scale * (logit - t), *spans[0], idx)
+    more = [doc.evidence(a, b, rules.evidence_max_chars) for a, b in spans[1:]]
+    return hit, more
+
+
 @functools.cache
-def _warn_once(message: str) -> None:
-    logging.getLogger(__name__).warning("hostility signal unavailable: %s", message)
+def _warn_once(signal: str, message: str) -> None:
+    logging.getLogger(__name__).warning("%s signal unavailable: %s", signal, message)
 
 
 def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evidence]],
@@ -684,6 +730,10 @@ def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evi
 
     if any(h.enthusiasm for h in hits):
         hits = _without_enthusiasm(doc, rules, hits)
+    if any(h.intensifier for h in hits) and not any(
+            h.weight > 0 and not h.intensifier for h in hits):
+        # "We won!!!", "3 already?!" : punctuation sharpens friction, it is not friction
+        hits = [h for h in hits if not h.intensifier]
 
     by_kind: dict[str, list[_Hit]] = {}
     for h in sorted(hits, key=_strength):
@@ -727,7 +777,8 @@ def _without_enthusiasm(doc: Doc, rules: Rules, hits: list[_Hit]) -> list[_Hit]:
     excitement, not shouting. Sarcasm ("Great!!! Another delay.") keeps its own hit, so the
     punctuation stays friction there.
     """
-    if any(h.weight > 0 and not h.enthusiasm for h in hits):
+    # the learned model's verdict alone does not make praise shouting (it reads "!!!" too)
+    if any(h.weight > 0 and not h.enthusiasm and h.kind != "strain" for h in hits):
         return hits
     positive = any(h.kind in rules.enthusiasm_kinds for h in hits) or bool(
         rules.enthusiasm_words is not None and rules.enthusiasm_words.search(doc.lower))
@@ -808,6 +859,13 @@ def detect_in(
             if found[1]:
                 extra["hostility"] = found[1]
                 extra_weight["hostility"] = 0.0  # more quotes, not more weight
+    if "strain" in wanted:
+        found = _strain(doc, rules)
+        if found is not None:
+            hits.append(found[0])
+            if found[1]:
+                extra["strain"] = found[1]
+                extra_weight["strain"] = 0.0  # more quotes, not more weight
     if "escalation" in wanted:
         senior = _senior_cc(rules, cc, previous_cc)
         if senior:
