@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def test_dev_set_is_well_formed_and_separate_from_the_test_set() -> None:
     assert not {d["client"] for d in dev.values()} & {d["client"] for d in test}
     for name, d in dev.items():
         assert d["label"] in ("healthy", "unhealthy") and d["reason"], name
-        dates = [m["date"] for m in d["messages"]]
+        dates = [datetime.fromisoformat(m["date"]) for m in d["messages"]]
         assert dates == sorted(dates), name
         for m in d["messages"]:
             assert (m["friction"] is None) == (m["role"] == "staff"), name
