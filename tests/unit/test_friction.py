@@ -171,7 +171,7 @@ def test_friction_score_is_monotone_and_bounded():
 
 
 def test_every_kind_is_reachable():
-    seen = {r.kind for r in load_rules().rules} | {"escalation", "hostility"}
+    seen = {r.kind for r in load_rules().rules} | {"escalation", "hostility", "strain"}
     assert set(KINDS) <= seen
 
 

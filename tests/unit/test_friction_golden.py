@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.analysis.friction import Doc, _matches, detect, load_rules
+from service.analysis.friction import Doc, _matches, detect, friction_score, load_rules
 from service.analysis.message import analyse_message
 from service.analysis.multimatch import (
     WHITESPACE,
@@ -37,9 +37,10 @@ def _plain(signals) -> list[dict]:
 
 @pytest.mark.parametrize("case", _CASES, ids=[f"case{i}" for i in range(len(_CASES))])
 def test_outputs_match_the_pinned_engine(case: dict):
-    result = analyse_message(case["text"])
-    assert round(result.friction, 4) == case["friction"]
-    assert _plain(result.signals) == case["signals"]
+    # The pin is of the phrase engine; the learned "strain" model came later (own tests).
+    signals = [s for s in analyse_message(case["text"]).signals if s.kind != "strain"]
+    assert round(friction_score(signals), 4) == case["friction"]
+    assert _plain(signals) == case["signals"]
     assert _plain(detect(case["text"], kinds=GUARDRAIL_KINDS)) == case["guardrail_kinds"]
 
 
