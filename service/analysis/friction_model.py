@@ -21,7 +21,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,16 +58,18 @@ class SentenceScore:
 
 def tokens(lowered: str, start: int = 0, end: int | None = None) -> list[str]:
     """The model's tokens of an already lower-cased text (numbers folded, "!!!" -> "!!")."""
-    out = []
-    for m in _TOKEN.finditer(lowered, start, len(lowered) if end is None else end):
+    return list(_iter_tokens(lowered, start, len(lowered) if end is None else end))
+
+
+def _iter_tokens(lowered: str, start: int, end: int) -> Iterator[str]:
+    for m in _TOKEN.finditer(lowered, start, end):
         tok = m.group()
         first = tok[0]
         if first.isdigit():
             tok = _NUMBER
         elif first in "!?":
             tok = tok[:2] if len(set(tok)) == 1 else "?!"
-        out.append(tok)
-    return out
+        yield tok
 
 
 def grams(toks: list[str]) -> set[str]:
@@ -87,8 +89,25 @@ def score_grams(model: FrictionModel, features: Iterable[str]) -> SentenceScore:
 
 def score_text(model: FrictionModel, lowered: str, start: int = 0,
                end: int | None = None) -> SentenceScore:
-    """Log-odds of friction for ``lowered[start:end]`` (one sentence or a whole message)."""
-    return score_grams(model, grams(tokens(lowered, start, end)))
+    """Log-odds of friction for ``lowered[start:end]`` (one sentence or a whole message).
+
+    Same result as ``score_grams(model, grams(tokens(...)))``, but streams the n-grams and
+    keeps only those the model knows: memory stays flat for a megabyte-long "sentence".
+    """
+    weights = model.weights
+    found: dict[str, float] = {}
+    prev = None
+    for tok in _iter_tokens(lowered, start, len(lowered) if end is None else end):
+        w = weights.get(tok)
+        if w is not None:
+            found[tok] = w
+        if prev is not None:
+            pair = f"{prev} {tok}"
+            w = weights.get(pair)
+            if w is not None:
+                found[pair] = w
+        prev = tok
+    return score_grams(model, found)
 
 
 def _sigmoid(z: float) -> float:

@@ -136,3 +136,20 @@ def test_missing_model_is_logged_once_and_the_rest_still_works(
     assert "strain" not in kinds and "revision_loop" in kinds
     assert [r.getMessage() for r in caplog.records].count(
         "strain signal unavailable: cannot read /nowhere: gone") == 1
+
+
+def test_streamed_score_equals_the_feature_set_score_and_stays_small() -> None:
+    import tracemalloc
+
+    model = friction_model.load_model()
+    words = "this is still wrong again we need it by tomorrow thanks no rush".split()
+    text = " ".join(words[(i * 7) % len(words)] for i in range(50_000))
+    expected = friction_model.score_grams(model, friction_model.grams(friction_model.tokens(text)))
+    tracemalloc.start()
+    try:
+        result = friction_model.score_text(model, text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result == expected
+    assert peak < 1_000_000  # a megabyte-long "sentence" must not build every n-gram
