@@ -33,10 +33,13 @@ PASSWORD_ENV = "SG_FAULTS_IMAP_PASSWORD"
 
 # Runs the CLI, then reports the peak RSS of this process and its children
 # (the ingest worker processes), so memory is measured where it is spent.
+# Own peak from VmHWM, not RUSAGE_SELF: Linux carries the pre-exec peak into ru_maxrss,
+# so a CLI started from a big pytest process would report pytest's size, not its own.
 RSS_WRAPPER = """
 import atexit, resource, runpy, sys
 def report():
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/status") as fh:
+        own = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     sys.stderr.write(f"fault_suite_maxrss_kb={max(own, kids)}\\n")
 atexit.register(report)
