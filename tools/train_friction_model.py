@@ -17,6 +17,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -27,6 +28,11 @@ CORPUS = Path(__file__).resolve().parent.parent / "data" / "friction_corpus"
 C_GRID = (0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
 MIN_COUNT = 2  # an n-gram seen in one example only says more about that example
 PRECISION = 4  # decimals kept per weight
+# "Noted." or "Ok." reads as friction only after a problem the text does not show: such
+# labels belong to the thread (the health score's cooling signal), not to the words, and
+# would teach the model that "ok" is friction. Friction lines this short are left out.
+MIN_WORDS_FOR_FRICTION = 3
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
 def load_corpus(folder: Path) -> tuple[list[str], list[int], str]:
@@ -45,6 +51,8 @@ def load_corpus(folder: Path) -> tuple[list[str], list[int], str]:
                 raise SystemExit(f"{path}:{lineno}: {exc}") from exc
             if label not in (0, 1):
                 raise SystemExit(f"{path}:{lineno}: label must be 0 or 1")
+            if label and len(_WORD.findall(text)) < MIN_WORDS_FOR_FRICTION:
+                continue
             texts.append(text)
             labels.append(label)
     return texts, labels, digest.hexdigest()
