@@ -133,6 +133,7 @@ class Rules:
     strain_threshold: float  # log-odds of the friction model at which "strain" starts
     strain_scale: float
     strain_max_sentences: int
+    strain_window: int  # consecutive sentences the model reads at once
     enthusiasm_words: re.Pattern[str] | None  # clearly positive words (see [enthusiasm])
     enthusiasm_kinds: frozenset[str]  # healthy kinds that also show a positive message
     scan_all: tuple[int, ...]  # rules found like finditer() (not tried at every word start)
@@ -308,6 +309,7 @@ def _load(path: Path) -> Rules:
         strain_threshold=float(strain.get("threshold", 0.0)),
         strain_scale=float(strain.get("scale", 0.5)),
         strain_max_sentences=int(strain.get("max_sentences", 2)),
+        strain_window=max(1, int(strain.get("window", 2))),
         enthusiasm_words=(re.compile(rf"(?<![\w'])(?:{'|'.join(cheer_words)})(?![\w])")
                           if cheer_words else None),
         enthusiasm_kinds=frozenset(cheer.get("kinds", ())),
@@ -676,11 +678,13 @@ def _hostility(doc: Doc, rules: Rules, lowered: str) -> tuple[_Hit, list[Evidenc
 
 
 def _strain(doc: Doc, rules: Rules) -> tuple[_Hit, list[Evidence]] | None:
-    """The learned friction model (friction_model.py), per sentence of the new text.
+    """The learned friction model (friction_model.py) over the new text, a few sentences at a time.
 
-    Friction sits in a sentence or two of an otherwise ordinary email, so each sentence is
-    scored on its own and the message takes the strongest. Weight = scale * (log-odds -
-    threshold); the quote is the sentence, anchored on the n-gram that raised it most.
+    The model learned from whole emails, and sarcasm or a veiled threat often needs its
+    neighbour ("Hard-coded prices. Wonderful."), yet a long email must not add up many mild
+    words: so windows of ``strain_window`` consecutive sentences are scored and the message
+    takes the strongest. Weight = scale * (log-odds - threshold); each quote is the sentence
+    holding the n-gram that raised its window most.
     """
     try:
         model = friction_model.load_model()
@@ -689,24 +693,42 @@ def _strain(doc: Doc, rules: Rules) -> tuple[_Hit, list[Evidence]] | None:
         return None
     t = rules.strain_threshold
     lowered = doc.lower
-    scored = []
-    for idx, (s, e) in enumerate(doc.sentences):
+    sentences = doc.sentences or [(0, len(lowered))]
+    last = len(sentences) - 1
+    best_by_sentence: dict[int, tuple[float, int, int]] = {}
+    for i, (s, _) in enumerate(sentences):
+        e = sentences[min(i + rules.strain_window - 1, last)][1]
         result = friction_model.score_text(model, lowered, s, e)
-        if result.logit > t and result.grams:
-            scored.append((result.logit, idx, result.grams[0][0]))
-    if not scored:
+        if result.logit <= t or not result.grams:
+            continue
+        a, b = _find_gram(lowered, result.grams, s, e)
+        idx = doc.sentence_of(a)
+        if result.logit > best_by_sentence.get(idx, (t,))[0]:
+            best_by_sentence[idx] = (result.logit, a, b)
+    if not best_by_sentence:
         return None
-    scored.sort(reverse=True)
-    spans = []
-    for _, idx, gram in scored[: rules.strain_max_sentences]:
-        s, e = doc.sentences[idx]
-        m = re.search(r"(?<!\w)" + r"\W+".join(map(re.escape, gram.split())) + r"(?!\w)",
-                      lowered[s:e])
-        spans.append((s + m.start(), s + m.end()) if m else (s, s))
-    logit, idx, _ = scored[0]
-    hit = _Hit("strain", rules.strain_scale * (logit - t), *spans[0], idx)
-    more = [doc.evidence(a, b, rules.evidence_max_chars) for a, b in spans[1:]]
+    ranked = sorted(((v, k) for k, v in best_by_sentence.items()), reverse=True)
+    (logit, a, b), idx = ranked[0]
+    hit = _Hit("strain", rules.strain_scale * (logit - t), a, b, idx)
+    more = [doc.evidence(x, y, rules.evidence_max_chars)
+            for (_, x, y), _ in ranked[1: rules.strain_max_sentences]]
     return hit, more
+
+
+_GRAM_PART = {"<num>": r"\d+(?:[.,:]\d+)*", "!": r"!", "!!": r"!!+", "?": r"\?", "??": r"\?\?+",
+              "?!": r"[?!]*(?:\?!|!\?)[?!]*"}
+
+
+def _find_gram(lowered: str, grams: tuple[tuple[str, float], ...], s: int, e: int
+               ) -> tuple[int, int]:
+    """Where the strongest n-gram that can be located sits in lowered[s:e] (else its start)."""
+    for gram, _ in grams[:5]:
+        parts = [_GRAM_PART.get(tok) or rf"(?<![\w']){re.escape(tok)}(?![\w'])"
+                 for tok in gram.split(" ")]
+        m = re.compile(r"[^a-z0-9!?']*".join(parts)).search(lowered, s, e)
+        if m:
+            return m.start(), m.end()
+    return s, s
 
 
 @functools.cache

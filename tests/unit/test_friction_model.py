@@ -154,3 +154,22 @@ def test_streamed_score_equals_the_feature_set_score_and_stays_small() -> None:
         tracemalloc.stop()
     assert result == expected
     assert peak < 1_000_000  # a megabyte-long "sentence" must not build every n-gram
+
+
+def test_evidence_anchor_finds_number_and_punctuation_grams() -> None:
+    text = "fine. round 3 failed!!! why?! ok"
+    assert friction._find_gram(text, (("<num> failed", 2.0),), 0, len(text)) == (12, 20)
+    assert friction._find_gram(text, (("failed !!", 1.0),), 0, len(text)) == (14, 23)
+    assert friction._find_gram(text, (("why ?!", 1.0),), 0, len(text)) == (24, 29)
+    assert friction._find_gram(text, (("absent", 1.0),), 6, len(text)) == (6, 6)
+
+
+def test_strain_reads_neighbouring_sentences_and_quotes_one_of_them() -> None:
+    text = ("Morning team. The slides arrived. We are paying for a service we are clearly "
+            "not getting. Talk soon.")
+    signal = _strain(text)
+    assert signal is not None
+    quotes = [e.quote for e in signal.evidence]
+    assert quotes[0] == "We are paying for a service we are clearly not getting."
+    for e in signal.evidence:
+        assert text[e.start:e.end] == e.quote
