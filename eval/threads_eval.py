@@ -100,6 +100,7 @@ class Thread:
     messages: tuple[MessageFacts, ...]
     economics: ClientEconomics
     now: datetime
+    gold_friction: tuple[bool | None, ...] = ()  # per message: the hand label (staff: None)
 
 
 def _thread_key(subject: str) -> str:
@@ -144,8 +145,9 @@ def load_threads(
             monthly_revenue=data.get("monthly_revenue"), currency=data.get("currency", "EUR")
         )
         now = max(m.date for m in facts) + timedelta(hours=1)
+        gold = tuple(raw.get("friction") for raw in data["messages"])
         threads.append(
-            Thread(path.stem, data["label"] == "unhealthy", tuple(facts), economics, now)
+            Thread(path.stem, data["label"] == "unhealthy", tuple(facts), economics, now, gold)
         )
     return threads
 
@@ -163,6 +165,26 @@ def prf(pred: Sequence[bool], gold: Sequence[bool]) -> tuple[float, float, float
 def mean_client_polarity(t: Thread) -> float:
     pols = [m.analysis.tone.polarity for m in t.messages if m.role == "client" and m.analysis]
     return sum(pols) / len(pols) if pols else 0.0
+
+
+def message_auc(threads: Sequence[Thread]) -> tuple[int, int, float, float]:
+    """Client messages, those with friction, ROC-AUC of `friction` and of -polarity.
+
+    The per-message view of the same hand labels: how well the friction score ranks the
+    messages a reader marked as friction, before any aggregation into a client's health.
+    """
+    from eval.ucc import roc_auc
+
+    labels, friction, polarity = [], [], []
+    for t in threads:
+        for m, gold in zip(t.messages, t.gold_friction, strict=True):
+            if m.role == "client" and gold is not None:
+                labels.append(int(bool(gold)))
+                friction.append(m.analysis.friction)
+                polarity.append(-m.analysis.tone.polarity)
+    if not 0 < sum(labels) < len(labels):
+        return len(labels), sum(labels), float("nan"), float("nan")
+    return len(labels), sum(labels), roc_auc(friction, labels), roc_auc(polarity, labels)
 
 
 def best_threshold(values: Sequence[float], gold: Sequence[bool]) -> float:
@@ -260,10 +282,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, threads in loaded.items():
         rows, health, cut_all = evaluate(threads, others.get(name))
         gold = [t.label for t in threads]
+        n_msg, n_fric, auc_friction, auc_polarity = message_auc(threads)
         if args.json:
             docs[name] = {
                 "threads": len(threads),
                 "unhealthy": sum(gold),
+                "messages": {"client": n_msg, "friction": n_fric,
+                             "roc_auc_friction": auc_friction,
+                             "roc_auc_negative_polarity": auc_polarity},
                 "baseline_threshold": cut_all,
                 "results": {k: {m: dict(zip(("precision", "recall", "f1"), v, strict=True))
                                 for m, v in r.items()} for k, r in rows.items()},
@@ -293,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for split, r in rows.items():
             for method, (p, rc, f1) in r.items():
                 print(f"{split:8s} {method:17s} {p:6.2f} {rc:6.2f} {f1:6.2f}")
+        print(f"messages: {n_msg} from clients ({n_fric} with friction): ROC-AUC of friction "
+              f"{auc_friction:.3f}, of -TextBlob polarity {auc_polarity:.3f}")
         print()
     if args.json:
         only = next(iter(docs.values())) if len(docs) == 1 else docs

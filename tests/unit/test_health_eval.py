@@ -74,3 +74,13 @@ def test_set_option_reads_the_dev_folder(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["--set", "dev", "--oracle"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("[dev] ") and "baseline_other" in out
+
+
+def test_message_auc_reads_the_hand_labels() -> None:
+    from eval.threads_eval import SETS, load_threads, message_auc
+
+    threads = load_threads(SETS["dev"], None, oracle=True)
+    n, with_friction, auc_friction, auc_polarity = message_auc(threads)
+    assert n > 300 and 0 < with_friction < n
+    assert auc_friction == 1.0  # the oracle's friction is the label itself
+    assert 0.5 < auc_polarity < 1.0
