@@ -695,23 +695,25 @@ def _strain(doc: Doc, rules: Rules) -> tuple[_Hit, list[Evidence]] | None:
     lowered = doc.lower
     sentences = doc.sentences or [(0, len(lowered))]
     last = len(sentences) - 1
-    best_by_sentence: dict[int, tuple[float, int, int]] = {}
-    for i, (s, _) in enumerate(sentences):
-        e = sentences[min(i + rules.strain_window - 1, last)][1]
-        result = friction_model.score_text(model, lowered, s, e)
-        if result.logit <= t or not result.grams:
+    scores = friction_model.score_windows(model, lowered, sentences, rules.strain_window)
+    above = sorted(((logit, i) for i, (logit, _) in enumerate(scores) if logit > t),
+                   reverse=True)
+    picked: dict[int, tuple[float, int, int]] = {}  # quoted sentence -> its best window
+    for logit, i in above:  # strongest first: the first window quoting a sentence is its best
+        raised = friction_model.raisers(scores[i][1])
+        if not raised:
             continue
-        a, b = _find_gram(lowered, result.grams, s, e)
-        idx = doc.sentence_of(a)
-        if result.logit > best_by_sentence.get(idx, (t,))[0]:
-            best_by_sentence[idx] = (result.logit, a, b)
-    if not best_by_sentence:
+        s, e = sentences[i][0], sentences[min(i + rules.strain_window - 1, last)][1]
+        a, b = _find_gram(lowered, raised, s, e)
+        picked.setdefault(doc.sentence_of(a), (logit, a, b))
+        if len(picked) >= rules.strain_max_sentences:
+            break
+    if not picked:
         return None
-    ranked = sorted(((v, k) for k, v in best_by_sentence.items()), reverse=True)
+    ranked = [(v, k) for k, v in picked.items()]
     (logit, a, b), idx = ranked[0]
     hit = _Hit("strain", rules.strain_scale * (logit - t), a, b, idx)
-    more = [doc.evidence(x, y, rules.evidence_max_chars)
-            for (_, x, y), _ in ranked[1: rules.strain_max_sentences]]
+    more = [doc.evidence(x, y, rules.evidence_max_chars) for (_, x, y), _ in ranked[1:]]
     return hit, more
 
 
@@ -723,12 +725,17 @@ def _find_gram(lowered: str, grams: tuple[tuple[str, float], ...], s: int, e: in
                ) -> tuple[int, int]:
     """Where the strongest n-gram that can be located sits in lowered[s:e] (else its start)."""
     for gram, _ in grams[:5]:
-        parts = [_GRAM_PART.get(tok) or rf"(?<![\w']){re.escape(tok)}(?![\w'])"
-                 for tok in gram.split(" ")]
-        m = re.compile(r"[^a-z0-9!?']*".join(parts)).search(lowered, s, e)
+        m = _gram_regex(gram).search(lowered, s, e)
         if m:
             return m.start(), m.end()
     return s, s
+
+
+@functools.lru_cache(maxsize=4096)
+def _gram_regex(gram: str) -> re.Pattern[str]:
+    parts = [_GRAM_PART.get(tok) or rf"(?<![\w']){re.escape(tok)}(?![\w'])"
+             for tok in gram.split(" ")]
+    return re.compile(r"[^a-z0-9!?']*".join(parts))
 
 
 @functools.cache

@@ -22,7 +22,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: The parameters as shipped (see tools/train_friction_model.py).
@@ -33,6 +33,7 @@ FORMAT = 1
 # punctuation carries tone ("Why?!", "ASAP!!!") that words alone miss.
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+(?:[.,:]\d+)*|[!?]+")
 _NUMBER = "<num>"
+_SPECIAL_FIRST = frozenset("0123456789!?")
 
 
 class FrictionModelError(RuntimeError):
@@ -44,6 +45,15 @@ class FrictionModel:
     weights: dict[str, float]  # "word" or "word word" -> log-odds it adds
     intercept: float
     source: str  # corpus digest and training settings, for the record
+    # word -> next word -> weight: a pair is looked up without building its string
+    pairs: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.pairs:
+            for gram, w in self.weights.items():
+                a, sep, b = gram.partition(" ")
+                if sep:
+                    self.pairs.setdefault(a, {})[b] = w
 
 
 @dataclass(frozen=True)
@@ -64,12 +74,14 @@ def tokens(lowered: str, start: int = 0, end: int | None = None) -> list[str]:
 def _iter_tokens(lowered: str, start: int, end: int) -> Iterator[str]:
     for m in _TOKEN.finditer(lowered, start, end):
         tok = m.group()
-        first = tok[0]
-        if first.isdigit():
-            tok = _NUMBER
-        elif first in "!?":
-            tok = tok[:2] if len(set(tok)) == 1 else "?!"
-        yield tok
+        yield _special(tok) if tok[0] in _SPECIAL_FIRST else tok
+
+
+def _special(tok: str) -> str:
+    """Numbers fold to one token; "!!!" is "!!", a mix of "?" and "!" is "?!"."""
+    if tok[0].isdigit():
+        return _NUMBER
+    return tok[:2] if len(set(tok)) == 1 else "?!"
 
 
 def grams(toks: list[str]) -> set[str]:
@@ -81,10 +93,14 @@ def grams(toks: list[str]) -> set[str]:
 
 def score_grams(model: FrictionModel, features: Iterable[str]) -> SentenceScore:
     weights = model.weights
-    hits = [(g, weights[g]) for g in features if g in weights]
-    logit = model.intercept + math.fsum(w for _, w in hits)
-    raised = sorted(((g, w) for g, w in hits if w > 0), key=lambda gw: (-gw[1], gw[0]))
-    return SentenceScore(logit=logit, grams=tuple(raised))
+    hits = {g: weights[g] for g in features if g in weights}
+    return SentenceScore(logit=model.intercept + math.fsum(hits.values()), grams=raisers(hits))
+
+
+def raisers(found: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    """The n-grams that raised a score, strongest first (ties by name: stable quotes)."""
+    return tuple(sorted(((g, w) for g, w in found.items() if w > 0),
+                        key=lambda gw: (-gw[1], gw[0])))
 
 
 def score_text(model: FrictionModel, lowered: str, start: int = 0,
@@ -108,6 +124,61 @@ def score_text(model: FrictionModel, lowered: str, start: int = 0,
                 found[pair] = w
         prev = tok
     return score_grams(model, found)
+
+
+_LONG_SPAN = 20_000  # longer spans are tokenised lazily (memory stays flat)
+
+
+def _scan(model: FrictionModel, lowered: str, s: int, e: int
+          ) -> tuple[dict[str, float], str | None, str | None]:
+    """The model's n-grams found in lowered[s:e], with its first and last token."""
+    weights, pairs = model.weights, model.pairs
+    raw: Iterable[str] = (_TOKEN.findall(lowered, s, e) if e - s <= _LONG_SPAN
+                          else (m.group() for m in _TOKEN.finditer(lowered, s, e)))
+    found: dict[str, float] = {}
+    first = prev = None
+    for tok in raw:
+        if tok[0] in _SPECIAL_FIRST:
+            tok = _special(tok)
+        w = weights.get(tok)
+        if w is not None:
+            found[tok] = w
+        if prev is None:
+            first = tok
+        else:
+            nxt = pairs.get(prev)
+            if nxt is not None:
+                w = nxt.get(tok)
+                if w is not None:
+                    found[f"{prev} {tok}"] = w
+        prev = tok
+    return found, first, prev
+
+
+def score_windows(model: FrictionModel, lowered: str, spans: list[tuple[int, int]],
+                  window: int) -> list[tuple[float, dict[str, float]]]:
+    """For each span i: the log-odds of spans i..i+window-1 read as one text, and its n-grams.
+
+    Equal to ``score_text`` over each window, but every span is tokenised once: a window
+    is the union of its spans' n-grams plus the pairs that join neighbouring spans.
+    """
+    scans = [_scan(model, lowered, s, e) for s, e in spans]
+    pairs = model.pairs
+    out = []
+    for i in range(len(scans)):
+        found: dict[str, float] = {}
+        last = None
+        for part, first, final in scans[i: i + window]:
+            found.update(part)
+            if first is None:
+                continue
+            if last is not None:
+                w = pairs.get(last, {}).get(first)
+                if w is not None:
+                    found[f"{last} {first}"] = w
+            last = final
+        out.append((model.intercept + sum(found.values()), found))
+    return out
 
 
 def _sigmoid(z: float) -> float:
