@@ -214,3 +214,13 @@ def test_directed_hostility_weighs_more_than_undirected():
     aimed = kinds("You are pathetic.")["disrespect"].weight
     general = kinds("The weather is pathetic.")["disrespect"].weight
     assert aimed > general
+
+
+@pytest.mark.parametrize(("text", "fires"), [
+    ("Adding Diane (CEO) and Paul (General Counsel) to this thread.", True),
+    ("Copying Tom (our CFO) here.", True),
+    ("Adding Sam (design intern) to the thread.", False),
+    ("I am not adding Maria (CEO) yet.", False),
+])
+def test_named_senior_person_added_in_the_text_is_escalation(text: str, fires: bool) -> None:
+    assert ("escalation" in {s.kind for s in detect(text)}) == fires

@@ -173,3 +173,4 @@ def test_strain_reads_neighbouring_sentences_and_quotes_one_of_them() -> None:
     assert quotes[0] == "We are paying for a service we are clearly not getting."
     for e in signal.evidence:
         assert text[e.start:e.end] == e.quote
+
