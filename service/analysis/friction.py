@@ -11,7 +11,9 @@ intent); this module only knows how to match them:
 * each hit quotes the sentence it fired on (trimmed, with offsets into the input);
 * two generic detectors are parameterised from the same file: runs of ALL-CAPS words
   (acronyms excluded) and newly added senior CCs (escalation);
-* urgency sent late at night or at the weekend weighs more.
+* urgency sent late at night or at the weekend weighs more;
+* two models add what phrase lists miss: offensive language (``hostility.py``) and a
+  learned reading of client friction (``friction_model.py``, the "strain" signal).
 
 Hits of one kind combine with diminishing returns (``decay``) up to a per-kind cap, so one
 angry message cannot dominate a client's score, and every weight can be traced to a quote.
