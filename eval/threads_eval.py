@@ -53,6 +53,7 @@ from pathlib import Path
 
 from textblob import TextBlob
 
+from eval.ucc import roc_auc
 from service.analysis.health import ClientHealth, HealthSettings, assess_client
 from service.analysis.types import ClientEconomics, MessageAnalysis, MessageFacts, Tone
 
@@ -173,8 +174,6 @@ def message_auc(threads: Sequence[Thread]) -> tuple[int, int, float, float]:
     The per-message view of the same hand labels: how well the friction score ranks the
     messages a reader marked as friction, before any aggregation into a client's health.
     """
-    from eval.ucc import roc_auc
-
     labels, friction, polarity = [], [], []
     for t in threads:
         for m, gold in zip(t.messages, t.gold_friction, strict=True):

@@ -12,11 +12,10 @@ So the plain parameters are extracted once, here, and shipped as data:
 
 from __future__ import annotations
 
-import gzip
-import json
 import sys
 
 from service.analysis import hostility
+from tools.shipped import write_json_gz
 
 
 def main() -> int:
@@ -28,11 +27,7 @@ def main() -> int:
         "source": f"alt-profanity-check {hostility._version()}",
         **data,
     }
-    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    # mtime=0: the same model gives byte-identical output
-    with open(hostility.SHIPPED, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb",
-                                                               mtime=0) as gz:
-        gz.write(raw)
+    write_json_gz(hostility.SHIPPED, payload)
     print(f"wrote {hostility.SHIPPED} ({len(data['words'])} words, {payload['source']})")
     return 0
 

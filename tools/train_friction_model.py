@@ -8,13 +8,12 @@ chosen by 5-fold cross-validated ROC-AUC on the corpus alone.
 
     .venv/bin/pip install -e '.[model]' && .venv/bin/python -m tools.train_friction_model
 
-Output is deterministic (fixed folds, sorted keys, gzip mtime 0).
+Output is deterministic (fixed folds; tools/shipped.py writes the same bytes for the same weights).
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import re
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from service.analysis import friction_model
 from service.analysis.friction import Doc
+from tools.shipped import write_json_gz
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "friction_corpus"
 C_GRID = (0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
@@ -102,10 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "intercept": round(float(lr.intercept_[0]), PRECISION),
         "weights": weights,
     }
-    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    with open(args.out, "wb") as out, gzip.GzipFile(filename="", fileobj=out, mode="wb",
-                                                                mtime=0) as gz:
-        gz.write(raw)
+    write_json_gz(args.out, payload)
     print(f"wrote {args.out}: {len(weights)} weights, C={best}")
     return 0
 

@@ -308,7 +308,7 @@ def _load(path: Path) -> Rules:
         hostility_threshold=float(host.get("threshold", 0.5)),
         hostility_scale=float(host.get("scale", 1.0)),
         hostility_max_sentences=int(host.get("max_sentences", 2)),
-        strain_threshold=float(strain.get("threshold", 0.0)),
+        strain_threshold=float(strain.get("threshold", 2.5)),
         strain_scale=float(strain.get("scale", 0.5)),
         strain_max_sentences=int(strain.get("max_sentences", 2)),
         strain_window=max(1, int(strain.get("window", 2))),
@@ -740,6 +740,18 @@ def _gram_regex(gram: str) -> re.Pattern[str]:
     return re.compile(r"[^a-z0-9!?']*".join(parts))
 
 
+def _add_model_hit(found: tuple[_Hit, list[Evidence]] | None, hits: list[_Hit],
+                   extra: dict[str, list[Evidence]], extra_weight: dict[str, float]) -> None:
+    """A model's strongest sentence is a hit; its other sentences are more quotes, not weight."""
+    if found is None:
+        return
+    hit, more = found
+    hits.append(hit)
+    if more:
+        extra[hit.kind] = more
+        extra_weight[hit.kind] = 0.0
+
+
 @functools.cache
 def _warn_once(signal: str, message: str) -> None:
     logging.getLogger(__name__).warning("%s signal unavailable: %s", signal, message)
@@ -885,18 +897,9 @@ def detect_in(
                 exempt = _exempt_spans(doc, rules)
             if exempt:
                 found = _hostility(doc, rules, _masked(doc.lower, exempt))
-        if found is not None:
-            hits.append(found[0])
-            if found[1]:
-                extra["hostility"] = found[1]
-                extra_weight["hostility"] = 0.0  # more quotes, not more weight
+        _add_model_hit(found, hits, extra, extra_weight)
     if "strain" in wanted:
-        found = _strain(doc, rules)
-        if found is not None:
-            hits.append(found[0])
-            if found[1]:
-                extra["strain"] = found[1]
-                extra_weight["strain"] = 0.0  # more quotes, not more weight
+        _add_model_hit(_strain(doc, rules), hits, extra, extra_weight)
     if "escalation" in wanted:
         senior = _senior_cc(rules, cc, previous_cc)
         if senior:

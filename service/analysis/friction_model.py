@@ -93,14 +93,7 @@ def grams(toks: list[str]) -> set[str]:
 
 def score_grams(model: FrictionModel, features: Iterable[str]) -> SentenceScore:
     weights = model.weights
-    hits = {g: weights[g] for g in features if g in weights}
-    return SentenceScore(logit=model.intercept + math.fsum(hits.values()), grams=raisers(hits))
-
-
-def raisers(found: dict[str, float]) -> tuple[tuple[str, float], ...]:
-    """The n-grams that raised a score, strongest first (ties by name: stable quotes)."""
-    return tuple(sorted(((g, w) for g, w in found.items() if w > 0),
-                        key=lambda gw: (-gw[1], gw[0])))
+    return _score(model, {g: weights[g] for g in features if g in weights})
 
 
 def score_text(model: FrictionModel, lowered: str, start: int = 0,
@@ -110,20 +103,18 @@ def score_text(model: FrictionModel, lowered: str, start: int = 0,
     Same result as ``score_grams(model, grams(tokens(...)))``, but streams the n-grams and
     keeps only those the model knows: memory stays flat for a megabyte-long "sentence".
     """
-    weights = model.weights
-    found: dict[str, float] = {}
-    prev = None
-    for tok in _iter_tokens(lowered, start, len(lowered) if end is None else end):
-        w = weights.get(tok)
-        if w is not None:
-            found[tok] = w
-        if prev is not None:
-            pair = f"{prev} {tok}"
-            w = weights.get(pair)
-            if w is not None:
-                found[pair] = w
-        prev = tok
-    return score_grams(model, found)
+    found, _, _ = _scan(model, lowered, start, len(lowered) if end is None else end)
+    return _score(model, found)
+
+
+def _score(model: FrictionModel, found: dict[str, float]) -> SentenceScore:
+    return SentenceScore(logit=model.intercept + math.fsum(found.values()), grams=raisers(found))
+
+
+def raisers(found: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    """The n-grams that raised a score, strongest first (ties by name: stable quotes)."""
+    return tuple(sorted(((g, w) for g, w in found.items() if w > 0),
+                        key=lambda gw: (-gw[1], gw[0])))
 
 
 _LONG_SPAN = 20_000  # longer spans are tokenised lazily (memory stays flat)
