@@ -760,10 +760,13 @@ def _warn_once(signal: str, message: str) -> None:
 def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evidence]],
              extra_weight: dict[str, float], scale: dict[str, float]) -> list[Signal]:
     # healthy hits inside a friction phrase are not healthy ("thanks for nothing")
-    friction_spans = [(h.start, h.end) for h in hits if h.weight > 0]
+    # ("THE BEST!!!" is caps over praise: punctuation and caps do not turn it into friction;
+    # nor does a hit that itself yields to that healthy kind: "You are heroes.")
+    friction_spans = [(h.start, h.end, h.unless) for h in hits if h.weight > 0 and not h.enthusiasm]
     if friction_spans:
         hits = [h for h in hits if h.weight > 0
-                or not any(s < h.end and h.start < e for s, e in friction_spans)]
+                or not any(s < h.end and h.start < e and h.kind not in unless
+                           for s, e, unless in friction_spans)]
     if any(h.unless for h in hits):
         kinds_by_sentence: dict[int, set[str]] = {}
         for h in hits:
@@ -820,8 +823,10 @@ def _without_enthusiasm(doc: Doc, rules: Rules, hits: list[_Hit]) -> list[_Hit]:
     excitement, not shouting. Sarcasm ("Great!!! Another delay.") keeps its own hit, so the
     punctuation stays friction there.
     """
-    # the learned model's verdict alone does not make praise shouting (it reads "!!!" too)
-    if any(h.weight > 0 and not h.enthusiasm and h.kind != "strain" for h in hits):
+    # the learned model's verdict alone does not make praise shouting (it reads "!!!" too),
+    # and "?!" only sharpens other friction: neither is the friction that makes "!!!" shouting
+    if any(h.weight > 0 and not h.enthusiasm and not h.intensifier and h.kind != "strain"
+           for h in hits):
         return hits
     positive = any(h.kind in rules.enthusiasm_kinds for h in hits) or bool(
         rules.enthusiasm_words is not None and rules.enthusiasm_words.search(doc.lower))

@@ -1,0 +1,78 @@
+"""Round 4 of the phrase rules: praise, paid rush work and excited punctuation are not friction.
+
+Found on blind development threads (eval/dev_threads 091-130) where healthy, excitable
+clients were flagged. Every example is our own wording, none is copied from a thread.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from service.analysis.friction import detect
+
+
+def friction_kinds(text: str) -> set[str]:
+    return {s.kind for s in detect(text) if s.weight > 0}
+
+
+def healthy_kinds(text: str) -> set[str]:
+    return {s.kind for s in detect(text) if s.weight < 0}
+
+
+@pytest.mark.parametrize("text", [
+    "You are heroes.",
+    "You're a legend, honestly.",
+    "You guys are THE BEST!!!",
+    "You were absolutely brilliant on the call.",
+    "You saved our launch.",
+    "You are saving my sanity this week.",
+])
+def test_second_person_praise_is_gratitude_not_blame(text: str):
+    assert "blame" not in friction_kinds(text)
+    assert "gratitude" in healthy_kinds(text)
+
+
+@pytest.mark.parametrize("text", [
+    "You changed the colours without asking.",
+    "You sent the wrong file again.",
+])
+def test_second_person_opening_still_counts(text: str):
+    assert "blame" in friction_kinds(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Please send the invoice with the rush fee included.",
+    "We will pay the urgent rate, of course.",
+    "Is there an express or urgent service option?",
+    "The courier only comes after rush hour.",
+])
+def test_paid_rush_service_is_not_urgency(text: str):
+    assert "urgency" not in friction_kinds(text)
+
+
+@pytest.mark.parametrize("text", [
+    "This is urgent.",
+    "Please rush this through, we need it today.",
+    "Urgent: the booking form is down.",
+])
+def test_urgency_still_counts(text: str):
+    assert "urgency" in friction_kinds(text)
+
+
+@pytest.mark.parametrize("text", [
+    "What can we do??",
+    "Can you believe the weather this week??",
+    "Oh my gosh!!!! It is perfect!!!",
+    "Oh my god, the new photos are gorgeous!!",
+    "The drone shot over the harbour?!?! PERFECT!!!",
+])
+def test_excited_punctuation_alone_is_not_friction(text: str):
+    assert not friction_kinds(text) & {"disrespect", "hostility"}
+
+
+@pytest.mark.parametrize("text", [
+    "Where is the invoice?? I have asked three times already.",
+    "The site is down again?? Seriously??",
+])
+def test_stacked_question_marks_sharpen_other_friction(text: str):
+    assert "disrespect" in friction_kinds(text)
