@@ -39,7 +39,7 @@ bench: test-deps
 
 eval: $(STAMP)
 	$(PY) -m eval.ucc
-	$(PY) -m eval.threads_eval --set both
+	$(PY) -m eval.threads_eval --set all
 
 clean:
 	rm -rf $(VENV) demo-state build *.egg-info .pytest_cache

@@ -1,6 +1,6 @@
-"""Evaluate client-health flagging on labelled threads (dev: eval/dev_threads, test: eval/threads).
+"""Evaluate client-health flagging on labelled threads (dev: eval/dev_threads, test: eval/threads, blind: eval/blind_threads).
 
-    .venv/bin/python -m eval.threads_eval [--set dev|test|both] [-v] [--json] [--oracle] [DIR]
+    .venv/bin/python -m eval.threads_eval [--set dev|test|blind|both|all] [-v] [--json] [--oracle] [DIR]
 
 Measured (2026-11-25, second round: detectors extended on dev material only; the
 test set was run once afterwards, nothing was changed after seeing it):
@@ -60,6 +60,8 @@ from service.analysis.types import ClientEconomics, MessageAnalysis, MessageFact
 SETS: dict[str, Path] = {
     "test": Path(__file__).parent / "threads",
     "dev": Path(__file__).parent / "dev_threads",
+    # written blind in the fourth round and run once at its end: nothing was tuned on it
+    "blind": Path(__file__).parent / "blind_threads",
 }
 DEFAULT_DIR = SETS["test"]
 FLAGGED = ("at_risk", "unhealthy")
@@ -246,8 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", nargs="?", type=Path, default=None,
                     help="a folder of threads (overrides --set)")
-    ap.add_argument("--set", choices=(*SETS, "both"), default="test",
-                    help="test = eval/threads (default), dev = eval/dev_threads, or both")
+    ap.add_argument("--set", choices=(*SETS, "both", "all"), default="test",
+                    help="test = eval/threads (default), dev = eval/dev_threads, blind = "
+                         "eval/blind_threads, both = test and dev, all = the three")
     ap.add_argument("--verbose", "-v", action="store_true", help="one line per thread")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     ap.add_argument("--oracle", action="store_true", help="hand labels instead of the analyser")
@@ -260,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.folder is not None:
         folders = {str(args.folder): args.folder}
     elif args.set == "both":
+        folders = {name: SETS[name] for name in ("test", "dev")}
+    elif args.set == "all":
         folders = dict(SETS)
     else:
         folders = {args.set: SETS[args.set]}
