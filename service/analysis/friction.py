@@ -308,7 +308,7 @@ def _load(path: Path) -> Rules:
         hostility_threshold=float(host.get("threshold", 0.5)),
         hostility_scale=float(host.get("scale", 1.0)),
         hostility_max_sentences=int(host.get("max_sentences", 2)),
-        strain_threshold=float(strain.get("threshold", 2.5)),
+        strain_threshold=float(strain.get("threshold", 1.0)),
         strain_scale=float(strain.get("scale", 0.5)),
         strain_max_sentences=int(strain.get("max_sentences", 2)),
         strain_window=max(1, int(strain.get("window", 2))),
