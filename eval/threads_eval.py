@@ -1,6 +1,7 @@
-"""Evaluate client-health flagging on labelled threads (dev: eval/dev_threads, test: eval/threads, blind: eval/blind_threads).
+"""Evaluate client-health flagging on labelled threads (eval/threads, dev_threads, blind_threads).
 
-    .venv/bin/python -m eval.threads_eval [--set dev|test|blind|both|all] [-v] [--json] [--oracle] [DIR]
+    .venv/bin/python -m eval.threads_eval [--set dev|test|blind|both|all] [-v] [--json]
+                                          [--oracle] [DIR]
 
 Measured (2026-11-25, second round: detectors extended on dev material only; the
 test set was run once afterwards, nothing was changed after seeing it):

@@ -777,8 +777,9 @@ def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evi
     if any(h.enthusiasm for h in hits):
         hits = _without_enthusiasm(doc, rules, hits)
     if any(h.intensifier for h in hits) and not any(
-            h.weight > 0 and not h.intensifier for h in hits):
-        # "We won!!!", "3 already?!" : punctuation sharpens friction, it is not friction
+            h.weight > 0 and not h.intensifier and h.kind != "strain" for h in hits):
+        # "We won!!!", "3 already?!" : punctuation sharpens friction, it is not friction (the
+        # learned model's verdict does not count here: it fires early and reads "!!" itself)
         hits = [h for h in hits if not h.intensifier]
 
     by_kind: dict[str, list[_Hit]] = {}
@@ -828,8 +829,13 @@ def _without_enthusiasm(doc: Doc, rules: Rules, hits: list[_Hit]) -> list[_Hit]:
     if any(h.weight > 0 and not h.enthusiasm and not h.intensifier and h.kind != "strain"
            for h in hits):
         return hits
-    positive = any(h.kind in rules.enthusiasm_kinds for h in hits) or bool(
-        rules.enthusiasm_words is not None and rules.enthusiasm_words.search(doc.lower))
+    # a cheer word inside the hit itself ("Oh wonderful, the site is down.") is the sarcasm,
+    # not the evidence of delight
+    own = [(h.start, h.end) for h in hits if h.enthusiasm]
+    positive = any(h.kind in rules.enthusiasm_kinds for h in hits) or (
+        rules.enthusiasm_words is not None and any(
+            not any(s < m.end() and m.start() < e for s, e in own)
+            for m in rules.enthusiasm_words.finditer(doc.lower)))
     return [h for h in hits if not h.enthusiasm] if positive else hits
 
 

@@ -76,3 +76,47 @@ def test_excited_punctuation_alone_is_not_friction(text: str):
 ])
 def test_stacked_question_marks_sharpen_other_friction(text: str):
     assert "disrespect" in friction_kinds(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Oh wow, the new menu looks gorgeous.",
+    "Oh wonderful, that's exactly what we needed!",
+])
+def test_delighted_interjection_is_not_sarcasm(text: str):
+    assert "disrespect" not in friction_kinds(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Oh great, the form is broken again.",
+    "Oh sure, because that worked so well last time.",
+])
+def test_sarcastic_interjection_still_counts(text: str):
+    assert "disrespect" in friction_kinds(text)
+
+
+def test_apologetic_timing_is_not_negative_tone():
+    assert "negative_tone" not in friction_kinds("I know it's awful timing, with the holidays.")
+
+
+def test_litigation_as_a_job_title_is_not_a_threat():
+    assert "escalation" not in friction_kinds("Two edits from our litigation partner attached.")
+    assert "escalation" in friction_kinds("If this is not resolved we will start litigation.")
+
+
+@pytest.mark.parametrize("text", [
+    "Sorry for the short notice, could you swap the banner by Friday?",
+    "I know it's a big ask, so please charge the weekend rate.",
+    "We're happy to pay the rush fee for this one.",
+    "The host is down again. Not your fault, I know.",
+])
+def test_acknowledged_imposition_counts_on_the_healthy_side(text: str):
+    assert "politeness" in healthy_kinds(text)
+
+
+def test_acknowledging_the_imposition_softens_the_message():
+    from service.analysis.message import analyse_message
+
+    bare = analyse_message("We need the banner changed by tomorrow morning.").friction
+    soft = analyse_message("Sorry for the short notice: we need the banner changed by "
+                           "tomorrow morning.").friction
+    assert soft < bare
