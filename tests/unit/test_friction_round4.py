@@ -120,3 +120,34 @@ def test_acknowledging_the_imposition_softens_the_message():
     soft = analyse_message("Sorry for the short notice: we need the banner changed by "
                            "tomorrow morning.").friction
     assert soft < bare
+
+
+# kind, example (own wording): general constructions the lists missed on dev threads
+MISSED_CONSTRUCTIONS = [
+    ("price_pressure", "From January we will cut the monthly budget by 20%."),
+    ("price_pressure", "We need to lower the annual fee for next year."),
+    ("payment_friction", "Finance will freeze all payments until the audit is done."),
+    ("payment_friction", "We are pausing the March invoice pending our review."),
+    ("payment_friction", "We have opened a dispute with our card provider over the last charge."),
+    ("escalation", "I have included our lawyer in this thread."),
+    ("blame", "Maybe check your own spam folder before telling us we never replied."),
+    ("blame", "Look in your inbox first: the files went out on Monday."),
+    ("blame", "Before you blame us for the delay, remember who missed the call."),
+    ("blame", "The launch was due last Friday. Please explain."),
+]
+
+
+@pytest.mark.parametrize(("kind", "text"), MISSED_CONSTRUCTIONS)
+def test_general_constructions_fire(kind: str, text: str):
+    assert kind in friction_kinds(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Please explain how the booking filter works.",
+    "Could you please explain the second line of the invoice?",
+    "Adding Sarah, our designer, so she gets the files.",
+    "We'll hold the launch party until the weather improves.",
+    "The bank opened a dispute team after the fraud case on the news.",
+])
+def test_near_misses_stay_quiet(text: str):
+    assert not friction_kinds(text) & {"blame", "escalation", "payment_friction"}
