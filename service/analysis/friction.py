@@ -765,7 +765,7 @@ def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evi
     friction_spans = [(h.start, h.end, h.unless) for h in hits if h.weight > 0 and not h.enthusiasm]
     if friction_spans:
         hits = [h for h in hits if h.weight > 0
-                or not any(s < h.end and h.start < e and h.kind not in unless
+                or not any(s <= h.start and h.end <= e and h.kind not in unless
                            for s, e, unless in friction_spans)]
     if any(h.unless for h in hits):
         kinds_by_sentence: dict[int, set[str]] = {}
@@ -777,9 +777,9 @@ def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evi
     if any(h.enthusiasm for h in hits):
         hits = _without_enthusiasm(doc, rules, hits)
     if any(h.intensifier for h in hits) and not any(
-            h.weight > 0 and not h.intensifier and h.kind != "strain" for h in hits):
+            h.weight > 0 and not h.intensifier and h.kind not in _MODEL_KINDS for h in hits):
         # "We won!!!", "3 already?!" : punctuation sharpens friction, it is not friction (the
-        # learned model's verdict does not count here: it fires early and reads "!!" itself)
+        # models' verdicts do not count here: they fire early and read "!!" themselves)
         hits = [h for h in hits if not h.intensifier]
 
     by_kind: dict[str, list[_Hit]] = {}
@@ -824,10 +824,11 @@ def _without_enthusiasm(doc: Doc, rules: Rules, hits: list[_Hit]) -> list[_Hit]:
     excitement, not shouting. Sarcasm ("Great!!! Another delay.") keeps its own hit, so the
     punctuation stays friction there.
     """
-    # the learned model's verdict alone does not make praise shouting (it reads "!!!" too),
-    # and "?!" only sharpens other friction: neither is the friction that makes "!!!" shouting
-    if any(h.weight > 0 and not h.enthusiasm and not h.intensifier and h.kind != "strain"
-           for h in hits):
+    # the models' verdicts alone do not make praise shouting (they read "!!!" and "CRYING"
+    # too), and "?!" only sharpens other friction: none is the friction that makes "!!!"
+    # shouting
+    if any(h.weight > 0 and not h.enthusiasm and not h.intensifier
+           and h.kind not in _MODEL_KINDS for h in hits):
         return hits
     # a cheer word inside the hit itself ("Oh wonderful, the site is down.") is the sarcasm,
     # not the evidence of delight
@@ -840,6 +841,7 @@ def _without_enthusiasm(doc: Doc, rules: Rules, hits: list[_Hit]) -> list[_Hit]:
 
 
 _KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
+_MODEL_KINDS = frozenset({"strain", "hostility"})  # signals of a learned model, not a rule
 
 
 def _strength(h: _Hit) -> float:

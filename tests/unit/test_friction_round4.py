@@ -151,3 +151,33 @@ def test_general_constructions_fire(kind: str, text: str):
 ])
 def test_near_misses_stay_quiet(text: str):
     assert not friction_kinds(text) & {"blame", "escalation", "payment_friction"}
+
+
+@pytest.mark.parametrize("text", [
+    "Can my logo be a bit BIGGER lol",
+    "haha lol, my nephew loved it",
+    "OMG THESE ARE AMAZING!!! I'M CRYING, my mum wants one on her wall!!!",
+])
+def test_friendly_laughter_and_tears_of_joy_are_not_friction(text: str):
+    assert not friction_kinds(text) & {"disrespect", "dismissal"}
+
+
+def test_laughter_sharpens_other_friction():
+    assert "dismissal" in friction_kinds("You want another fee for that? lol. Not paying it.")
+
+
+@pytest.mark.parametrize("text", [
+    "You guys did everything right, the courier lost it.",
+    "Your team did nothing wrong here.",
+    "This is 100% on the printer.",
+])
+def test_clearing_us_counts_on_the_healthy_side(text: str):
+    from service.analysis.message import analyse_message
+
+    assert "politeness" in healthy_kinds(text)
+    assert analyse_message(text).friction < 0.12  # below a message with no evidence
+
+
+def test_a_press_release_in_may_is_not_a_deferred_payment():
+    assert "payment_friction" not in friction_kinds("Could you write the press release in May?")
+    assert "payment_friction" in friction_kinds("We can only release the payment in May.")
