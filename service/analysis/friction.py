@@ -71,6 +71,10 @@ _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)|\n[ \t]*\n|\n(?=[ \t]*(?:[-
 _CLAUSE_BREAK = re.compile(r"[,;:()\u2013\u2014]|\s-\s|\bbut\b|\bhowever\b|\bthough\b", re.I)
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|yourselves|you're|ya|u)\b", re.I)
+# Someone else in a sentence: a third-person pronoun. (Capitalised names were tried and
+# dropped: "My nephew could do better in Canva." is aimed at us.)
+_THIRD_PARTY = re.compile(r"\b(?:they|them|their|theirs|they're|he|him|his|she|her|hers)\b",
+                          re.I)
 _SHORT_LINE = 45  # a line this short ends a sentence ("Hi Tom,", "Regards")
 
 
@@ -116,6 +120,7 @@ class Rules:
     negation_window: int
     targeted_kinds: frozenset[str]
     targeted_factor: float
+    third_party_factor: float  # the same kinds in a sentence about someone else, not "you"
     max_evidence: int
     evidence_max_chars: int
     caps: CapsRule
@@ -280,6 +285,7 @@ def _load(path: Path) -> Rules:
         negation_window=int(settings.get("negation_window", 3)),
         targeted_kinds=frozenset(settings.get("targeted_kinds", ())),
         targeted_factor=float(settings.get("targeted_factor", 1.0)),
+        third_party_factor=float(settings.get("third_party_factor", 1.0)),
         max_evidence=int(settings.get("max_evidence", 5)),
         evidence_max_chars=int(settings.get("evidence_max_chars", 240)),
         caps=CapsRule(
@@ -512,12 +518,24 @@ def _phrase_hits(doc: Doc, rules: Rules, kinds: frozenset[str]) -> list[_Hit]:
             continue
         weight = rule.weight
         if rule.kind in rules.targeted_kinds:
-            s, e = doc.sentences[idx]
-            if _SECOND_PERSON.search(norm, s, e):
-                weight *= rules.targeted_factor
+            weight *= _target_factor(norm, doc.sentences[idx], rules)
         hits.append(_Hit(rule.kind, weight, start, end, idx, rule.unless, rule.enthusiasm,
                          rule.intensifier))
     return hits
+
+
+def _target_factor(norm: str, sentence: tuple[int, int], rules: Rules) -> float:
+    """Contempt aimed at "you" weighs more; aimed at someone else instead, less.
+
+    "Their support is useless" is a client venting about a third party, which is not
+    friction toward us; a sentence naming both counts as aimed at us.
+    """
+    s, e = sentence
+    if _SECOND_PERSON.search(norm, s, e):
+        return rules.targeted_factor
+    if _THIRD_PARTY.search(norm, s, e):
+        return rules.third_party_factor
+    return 1.0
 
 
 _CAPS_WORD = re.compile(r"(?<![\w'])[A-Z0-9][A-Z0-9'&-]*(?![\w'])")
@@ -623,9 +641,8 @@ def _tone_hit(doc: Doc, rules: Rules, assessments: Sequence[Assessment]) -> _Hit
             start, end = m.start(), m.end()
     idx = doc.sentence_of(start)
     weight = rules.tone_scale * -polarity
-    aimed_at_you = _SECOND_PERSON.search(doc.norm, *doc.sentences[idx])
-    if "negative_tone" in rules.targeted_kinds and aimed_at_you:
-        weight *= rules.targeted_factor
+    if "negative_tone" in rules.targeted_kinds:
+        weight *= _target_factor(doc.norm, doc.sentences[idx], rules)
     return _Hit("negative_tone", weight, start, end, idx)
 
 

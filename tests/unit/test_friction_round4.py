@@ -181,3 +181,17 @@ def test_clearing_us_counts_on_the_healthy_side(text: str):
 def test_a_press_release_in_may_is_not_a_deferred_payment():
     assert "payment_friction" not in friction_kinds("Could you write the press release in May?")
     assert "payment_friction" in friction_kinds("We can only release the payment in May.")
+
+
+def _weight(text: str, kind: str) -> float:
+    return sum(s.weight for s in detect(text) if s.kind == kind)
+
+
+def test_contempt_for_a_third_party_weighs_less_than_for_us():
+    ours = _weight("Your support is useless.", "dismissal")
+    plain = _weight("The support is useless.", "dismissal")
+    theirs = _weight("Their support is useless.", "dismissal")
+    assert ours > plain > theirs > 0
+    assert _weight("Honestly, he is useless.", "dismissal") < plain
+    # a sentence that names us too is aimed at us
+    assert _weight("Their support is useless and so is yours.", "dismissal") == ours
