@@ -195,3 +195,28 @@ def test_contempt_for_a_third_party_weighs_less_than_for_us():
     assert _weight("Honestly, he is useless.", "dismissal") < plain
     # a sentence that names us too is aimed at us
     assert _weight("Their support is useless and so is yours.", "dismissal") == ours
+
+
+# kind, example (own wording): stalling and haggling that stays friendly on the surface
+STALLING = [
+    ("payment_friction", "We'll transfer 300 now and the rest after the harvest."),
+    ("payment_friction", "Paying 1,000 euros this week, the balance next month."),
+    ("payment_friction", "Payment when you fix the colours."),
+    ("payment_friction", "We'd prefer to pay the deposit after the launch."),
+    ("price_pressure", "Two thousand, and that's my final offer."),
+    ("price_pressure", "Come for lunch and we'll work out something fair between friends."),
+]
+
+
+@pytest.mark.parametrize(("kind", "text"), STALLING)
+def test_friendly_stalling_and_haggling_fire(kind: str, text: str):
+    assert kind in friction_kinds(text)
+
+
+@pytest.mark.parametrize("text", [
+    "The deposit is attached, the rest on delivery as agreed.",
+    "The Christmas rush is over, so the shop is quiet now.",
+    "We'll pay the invoice when it arrives.",
+])
+def test_ordinary_payment_and_season_talk_stays_quiet(text: str):
+    assert not friction_kinds(text) & {"payment_friction", "urgency", "price_pressure"}
