@@ -18,7 +18,10 @@ How the score is built (0..100, higher is healthier):
   second-worst badness of the last ``recent_messages`` client messages (the
   current mood: two bad emails among the last four count, one does not, and a
   bad week followed by calm mail does not). ``1 - exp(-friction_gain *
-  level)`` turns the level into a loss.
+  level)`` turns the level into a loss. A plainly warm client message (thanks or clearly
+  positive tone, no friction) after friction is a resolution: the friction before it
+  counts ``recovery`` times as much (one bad week that the client closes warmly is not an
+  episode; praise that comes with a stalled payment is not warm).
 * **Tone against the client's own baseline.** Polarity of the recent
   (decayed) messages is compared with the client's long-term polarity
   (``baseline_half_life_days``), so a terse-but-happy client is not punished
@@ -131,6 +134,13 @@ class HealthSettings:
     #: messages of badness 0.5 at_risk and two of 0.8 unhealthy.
     recent_messages: int = 4
     recent_weight: float = 0.3
+    #: Resolution: each later client message that is plainly warm (no friction, and thanks
+    #: or clearly positive tone) multiplies the weight of the friction before it by this.
+    #: One bad week followed by "Consider it forgotten, thanks" is resolved; 1.0 disables.
+    #: Chosen on eval/dev_threads (+ the round-4 blind set once it was spent): 0.6.
+    recovery: float = 0.6
+    #: Polarity at which a message without gratitude still reads plainly warm.
+    warm_polarity: float = 0.3
     #: Summed (re-weighted) signal weight that makes a message ~63% "bad";
     #: 1.0 is one full-strength friction signal of the message analyser.
     friction_unit: float = 1.0
@@ -331,6 +341,7 @@ class _Series:
         self.ce = [0.0]  # baseline weights
         self.cb = [0.0]  # baseline polarity
         self.badness: list[float] = []
+        self.cw = [0]  # warm (resolving) client messages among the first k
         self.parts: list[dict[str, float]] = []
         self.w: list[float] = []  # decay weight of each message at ref
         weights = {**DEFAULT_WEIGHTS, **s.weights}
@@ -341,6 +352,10 @@ class _Series:
         for m in client:
             t = m.date.timestamp()
             bad, parts = _friction_parts(m, s, weights)
+            warm = s.recovery < 1.0 and bad == 0.0 and f > 0.0 and _is_warm(m, s)
+            if warm:
+                f *= s.recovery  # the friction so far is resolved by this message
+            self.cw.append(self.cw[-1] + warm)
             pol = m.analysis.tone.polarity if m.analysis is not None else 0.0
             w = math.exp(lam * (t - ref))
             wb = math.exp(lam_b * (t - ref))
@@ -365,8 +380,10 @@ class _Series:
         lo = max(0, i - self.s.recent_messages)
         if i - lo < 2:
             return 0.0
+        cw, rec = self.cw, self.s.recovery
         top = sorted(
-            (self.badness[j] * math.exp(self.lam * (self.ts[j] - cutoff)) for j in range(lo, i)),
+            (self.badness[j] * math.exp(self.lam * (self.ts[j] - cutoff))
+             * rec ** (cw[i] - cw[j + 1]) for j in range(lo, i)),
             reverse=True,
         )
         return top[1]
@@ -412,6 +429,13 @@ class _Series:
         for p in self.losses(cutoff).values():
             keep *= 1.0 - p
         return 100.0 * keep
+
+
+def _is_warm(m: MessageFacts, s: HealthSettings) -> bool:
+    a = m.analysis
+    if a is None:
+        return False
+    return a.tone.polarity >= s.warm_polarity or any(x.kind == "gratitude" for x in a.signals)
 
 
 def _quote(text: str, limit: int = 160) -> str:

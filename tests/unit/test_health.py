@@ -309,3 +309,53 @@ def test_window_metrics_latency_demand_and_revisions() -> None:
     assert m["negative_share_30d"] == pytest.approx(2 / 3)
     assert m["client_messages_90d"] == 4
     assert m["negative_share_trend"] == pytest.approx(2 / 3 - 2 / 4)
+
+
+# ----------------------------------------------------------------- resolution
+
+
+def _week(after: list[MessageFacts]) -> list[MessageFacts]:
+    """Two angry messages in one week, then whatever follows."""
+    angry = [msg(1, "staff", 30), msg(2, "client", 29, friction=0.9, signals=(blame(w=1.5),)),
+             msg(3, "staff", 28),
+             msg(4, "client", 27, friction=0.8, signals=(blame("Still wrong.", 1.2),))]
+    return angry + after
+
+
+def _thanks(n: int, days_ago: float) -> MessageFacts:
+    return msg(n, "client", days_ago, polarity=0.5,
+               signals=(Signal("gratitude", -0.7, (Evidence("Thanks, all sorted.", 0, 19),)),))
+
+
+def test_a_bad_week_closed_warmly_counts_less_than_one_left_open() -> None:
+    open_ = assess_client(_week([msg(5, "staff", 20), msg(6, "client", 19, polarity=0.0),
+                                 msg(7, "staff", 10), msg(8, "client", 9, polarity=0.0)]),
+                          now=NOW, settings=S)
+    closed = assess_client(_week([msg(5, "staff", 20), _thanks(6, 19),
+                                  msg(7, "staff", 10), _thanks(8, 9)]), now=NOW, settings=S)
+    assert closed.score > open_.score
+    assert closed.state not in ("at_risk", "unhealthy")
+    off = assess_client(_week([msg(5, "staff", 20), _thanks(6, 19),
+                               msg(7, "staff", 10), _thanks(8, 9)]),
+                        now=NOW, settings=HealthSettings(recovery=1.0))
+    assert off.score < closed.score
+
+
+def test_praise_that_comes_with_friction_is_not_a_resolution() -> None:
+    stall = Signal("payment_friction", 0.8, (Evidence("Paying next month.", 0, 18),))
+    praise_and_stall = msg(6, "client", 19, polarity=0.6, friction=0.4, signals=(
+        Signal("gratitude", -0.7, (Evidence("Love it!", 0, 8),)), stall))
+    with_stall = assess_client(_week([msg(5, "staff", 20), praise_and_stall]), now=NOW,
+                               settings=S)
+    without = assess_client(_week([msg(5, "staff", 20), praise_and_stall]), now=NOW,
+                            settings=HealthSettings(recovery=1.0))
+    assert with_stall.score == without.score
+
+
+def test_souring_at_the_end_is_not_softened_by_earlier_warmth() -> None:
+    early_warm = [msg(1, "staff", 40), _thanks(2, 39), msg(3, "staff", 30), _thanks(4, 29)]
+    late_bad = [msg(5, "staff", 10), msg(6, "client", 9, friction=0.9, signals=(blame(w=1.5),)),
+                msg(7, "staff", 5), msg(8, "client", 4, friction=0.9, signals=(blame(w=1.5),))]
+    on = assess_client(early_warm + late_bad, now=NOW, settings=S)
+    off = assess_client(early_warm + late_bad, now=NOW, settings=HealthSettings(recovery=1.0))
+    assert on.score == off.score
