@@ -1,6 +1,6 @@
 """Evaluate client-health flagging on labelled threads (eval/threads, dev_threads, blind_threads).
 
-    .venv/bin/python -m eval.threads_eval [--set dev|test|blind|both|all] [-v] [--json]
+    .venv/bin/python -m eval.threads_eval [--set dev|test|blind1|blind2|both|all] [-v] [--json]
                                           [--oracle] [DIR]
 
 Measured (2026-11-25, second round: detectors extended on dev material only; the
@@ -66,8 +66,10 @@ from service.analysis.types import ClientEconomics, MessageAnalysis, MessageFact
 SETS: dict[str, Path] = {
     "test": Path(__file__).parent / "threads",
     "dev": Path(__file__).parent / "dev_threads",
-    # written blind in the fourth round and run once at its end: nothing was tuned on it
-    "blind": Path(__file__).parent / "blind_threads",
+    # written blind in the fourth round and run once after its main changes (then tuned on)
+    "blind1": Path(__file__).parent / "blind_threads",
+    # written blind in the fourth round and run once at its very end: nothing tuned on it
+    "blind2": Path(__file__).parent / "blind_threads_2",
 }
 DEFAULT_DIR = SETS["test"]
 FLAGGED = ("at_risk", "unhealthy")
@@ -255,8 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("folder", nargs="?", type=Path, default=None,
                     help="a folder of threads (overrides --set)")
     ap.add_argument("--set", choices=(*SETS, "both", "all"), default="test",
-                    help="test = eval/threads (default), dev = eval/dev_threads, blind = "
-                         "eval/blind_threads, both = test and dev, all = the three")
+                    help="test = eval/threads (default), dev = eval/dev_threads, blind1/blind2 "
+                         "= eval/blind_threads(_2), both = test and dev, all = every set")
     ap.add_argument("--verbose", "-v", action="store_true", help="one line per thread")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     ap.add_argument("--oracle", action="store_true", help="hand labels instead of the analyser")

@@ -62,11 +62,12 @@ def test_dev_set_is_well_formed_and_separate_from_the_test_set() -> None:
     assert len(dev) >= 40
     assert 0.35 <= sum(d["label"] == "unhealthy" for d in dev.values()) / len(dev) <= 0.55
     assert not {d["client"] for d in dev.values()} & {d["client"] for d in test}
-    blind = {p.name: json.loads(p.read_text()) for p in SETS["blind"].glob("*.json")}
-    assert len(blind) >= 40
-    assert not {d["client"] for d in blind.values()} & (
-        {d["client"] for d in dev.values()} | {d["client"] for d in test})
-    dev.update(blind)  # same format checks below
+    for blind_set in ("blind1", "blind2"):
+        blind = {p.name: json.loads(p.read_text()) for p in SETS[blind_set].glob("*.json")}
+        assert len(blind) >= 40
+        assert not {d["client"] for d in blind.values()} & (
+            {d["client"] for d in dev.values()} | {d["client"] for d in test})
+        dev.update(blind)  # same format checks below
     for name, d in dev.items():
         assert d["label"] in ("healthy", "unhealthy") and d["reason"], name
         dates = [datetime.fromisoformat(m["date"]) for m in d["messages"]]
