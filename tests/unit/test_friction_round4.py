@@ -220,3 +220,23 @@ def test_friendly_stalling_and_haggling_fire(kind: str, text: str):
 ])
 def test_ordinary_payment_and_season_talk_stays_quiet(text: str):
     assert not friction_kinds(text) & {"payment_friction", "urgency", "price_pressure"}
+
+
+@pytest.mark.parametrize("text", [
+    "Thank you for your kind words and your kind offer.",
+    "We choose the cheaper one with the timer.",
+    "It was a rubbish week here, we lost a big customer.",
+    "Coffee will be waiting for you on Tuesday.",
+])
+def test_kind_words_options_and_bad_weeks_are_not_friction(text: str):
+    assert not friction_kinds(text) & {"disrespect", "dismissal", "price_pressure", "urgency"}
+
+
+@pytest.mark.parametrize(("kind", "text"), [
+    ("disrespect", "People of your kind never pay on time."),
+    ("price_pressure", "Other studios are cheaper, you know."),
+    ("dismissal", "Your proposal is rubbish."),
+    ("urgency", "We are still waiting for your reply."),
+])
+def test_the_same_words_still_fire_where_they_mean_it(kind: str, text: str):
+    assert kind in friction_kinds(text)
