@@ -14,10 +14,9 @@ test set was run once afterwards, nothing was changed after seeing it):
     test  baseline, best threshold on test   0.57  0.95  0.71
     test  ours with hand labels (--oracle)   0.91  1.00  0.95
 
-Fourth round (2026-11-25; README "Evaluation" has the full story): dev 130 threads F1
-0.91, message ROC-AUC 0.887; test F1 0.88, message ROC-AUC 0.863; blind (131-170, run
-once at the end) F1 0.82, message ROC-AUC 0.837 -- the code at the start of the round
-scored 0.67 / 0.771 there.
+Fourth round (2026-11-25; README "Evaluation" has the full story): test F1 0.87, message
+ROC-AUC 0.863; dev 130 threads 0.92 / 0.889; blind3 (211-250, run once at the end) 0.83 /
+0.762, where the code at the start of the round scored 0.71 / 0.716.
 
 With hand per-message labels the aggregation reaches 0.95-0.98; the gap to
 0.86 is per-message detection: fresh client wording the phrase rules have not
