@@ -240,3 +240,21 @@ def test_kind_words_options_and_bad_weeks_are_not_friction(text: str):
 ])
 def test_the_same_words_still_fire_where_they_mean_it(kind: str, text: str):
     assert kind in friction_kinds(text)
+
+
+@pytest.mark.parametrize("text", [
+    "FRIDAY IT IS 🎉 Invite sent!",
+    "LUNA. LUNA!!! I am DYING 😂😂",
+    "We're going to kill it at the trade show 🔥",
+    "I owe you all a beer after this week.",
+])
+def test_excitement_in_caps_emoji_and_idiom_is_not_friction(text: str):
+    assert not friction_kinds(text) & {"disrespect", "hostility", "payment_friction"}
+
+
+@pytest.mark.parametrize(("kind", "text"), [
+    ("disrespect", "STOP CHANGING THE LOGO!!! 😡"),
+    ("payment_friction", "We still owe you for March, sorry."),
+])
+def test_anger_and_real_debts_still_count(kind: str, text: str):
+    assert kind in friction_kinds(text)
