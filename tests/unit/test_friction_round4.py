@@ -258,3 +258,30 @@ def test_excitement_in_caps_emoji_and_idiom_is_not_friction(text: str):
 ])
 def test_anger_and_real_debts_still_count(kind: str, text: str):
     assert kind in friction_kinds(text)
+
+
+# kind, example (own wording): a retainer stretched politely, a payment promised again
+STRETCHING = [
+    ("scope_creep", "Could we fit the new brochure into this month's retainer?"),
+    ("scope_creep", "Maybe the video can come out of the retainer hours?"),
+    ("scope_creep", "Just roll the extra hours over into next month."),
+    ("price_pressure", "We'd prefer to avoid any overage charges this year."),
+    ("payment_friction", "Money's on its way, I promise."),
+    ("payment_friction", "Accounts were closed, but next week for sure."),
+    ("payment_friction", "Oh, I assumed the office had paid that one."),
+    ("blame", "Please don't hold our website hostage over one invoice."),
+]
+
+
+@pytest.mark.parametrize(("kind", "text"), STRETCHING)
+def test_polite_stretching_and_repeated_promises_fire(kind: str, text: str):
+    assert kind in friction_kinds(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Is the logo work within the retainer, or should we budget for it?",
+    "Payment went out on Friday as promised.",
+    "Happy to pay the overage, just send it with the monthly invoice.",
+])
+def test_plain_retainer_and_payment_talk_stays_quiet(text: str):
+    assert not friction_kinds(text) & {"scope_creep", "price_pressure", "payment_friction"}
