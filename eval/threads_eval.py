@@ -1,6 +1,6 @@
 """Evaluate client-health flagging on labelled threads (eval/threads, dev_threads, blind_threads).
 
-    .venv/bin/python -m eval.threads_eval [--set dev|test|blind1..4|both|all] [-v] [--json]
+    .venv/bin/python -m eval.threads_eval [--set dev|test|blind1..5|both|all] [-v] [--json]
                                           [--oracle] [DIR]
 
 Measured (2026-11-25, second round: detectors extended on dev material only; the
@@ -72,8 +72,10 @@ SETS: dict[str, Path] = {
     # written blind in the fourth round and run once near its end (then tuned on)
     "blind3": Path(__file__).parent / "blind_threads_3",
     # written blind in the fourth round, an ordinary mailbox rather than trick cases, run
-    # once at its very end: nothing tuned on it
+    # once near its end (then tuned on)
     "blind4": Path(__file__).parent / "blind_threads_4",
+    # the same kind of ordinary mailbox, run once at the very end: nothing tuned on it
+    "blind5": Path(__file__).parent / "blind_threads_5",
 }
 DEFAULT_DIR = SETS["test"]
 FLAGGED = ("at_risk", "unhealthy")
@@ -261,8 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("folder", nargs="?", type=Path, default=None,
                     help="a folder of threads (overrides --set)")
     ap.add_argument("--set", choices=(*SETS, "both", "all"), default="test",
-                    help="test = eval/threads (default), dev = eval/dev_threads, blind1..4 "
-                         "= eval/blind_threads(_2.._4), both = test and dev, all = every set")
+                    help="test = eval/threads (default), dev = eval/dev_threads, blind1..5 "
+                         "= eval/blind_threads(_2.._5), both = test and dev, all = every set")
     ap.add_argument("--verbose", "-v", action="store_true", help="one line per thread")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     ap.add_argument("--oracle", action="store_true", help="hand labels instead of the analyser")

@@ -849,7 +849,9 @@ def _without_enthusiasm(doc: Doc, rules: Rules, hits: list[_Hit]) -> list[_Hit]:
         return hits
     # a cheer word inside the hit itself ("Oh wonderful, the site is down.") is the sarcasm,
     # not the evidence of delight
-    own = [(h.start, h.end) for h in hits if h.enthusiasm]
+    # (a caps run is different: "YESSSS PERFECT" shouts the delight itself)
+    own = [(h.start, h.end) for h in hits
+           if h.enthusiasm and not doc.norm[h.start:h.end].isupper()]
     positive = any(h.kind in rules.enthusiasm_kinds for h in hits) or (
         rules.enthusiasm_words is not None and any(
             not any(s < m.end() and m.start() < e for s, e in own)

@@ -285,3 +285,22 @@ def test_polite_stretching_and_repeated_promises_fire(kind: str, text: str):
 ])
 def test_plain_retainer_and_payment_talk_stays_quiet(text: str):
     assert not friction_kinds(text) & {"scope_creep", "price_pressure", "payment_friction"}
+
+
+@pytest.mark.parametrize("text", [
+    "Thank you always for your support.",
+    "Thank you for your kind explanation.",
+    "YESSSS PERFECT. posting tomorrow!!",
+    "The invoice will be paid at the end of March according to our payment cycle.",
+])
+def test_formal_thanks_shouted_delight_and_payment_cycles_are_not_friction(text: str):
+    assert not friction_kinds(text) & {"blame", "disrespect", "payment_friction"}
+
+
+@pytest.mark.parametrize(("kind", "text"), [
+    ("blame", "You always miss the deadline."),
+    ("disrespect", "I know your kind, you just want the money."),
+    ("payment_friction", "We will pay it at the end of March, cash is tight."),
+])
+def test_their_friction_twins_still_fire(kind: str, text: str):
+    assert kind in friction_kinds(text)
