@@ -15,8 +15,8 @@ test set was run once afterwards, nothing was changed after seeing it):
     test  ours with hand labels (--oracle)   0.91  1.00  0.95
 
 Fourth round (2026-11-25; README "Evaluation" has the full story): test F1 0.87, message
-ROC-AUC 0.863; dev 130 threads 0.92 / 0.889; blind4 (251-290, run once at the end) 0.86 /
-0.829, where the code at the start of the round scored 0.82 / 0.793.
+ROC-AUC 0.863; dev 130 threads 0.92 / 0.890; five blind sets, each run once: F1 0.82,
+0.78, 0.83, 0.86, 0.76 (the round's starting code: 0.67, 0.72, 0.71, 0.82, 0.77).
 
 With hand per-message labels the aggregation reaches 0.95-0.98; the gap to
 0.86 is per-message detection: fresh client wording the phrase rules have not
