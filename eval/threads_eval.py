@@ -1,6 +1,6 @@
 """Evaluate client-health flagging on labelled threads (eval/threads, dev_threads, blind_threads).
 
-    .venv/bin/python -m eval.threads_eval [--set dev|test|blind1..5|both|all] [-v] [--json]
+    .venv/bin/python -m eval.threads_eval [--set dev|test|blind1..6|both|all] [-v] [--json]
                                           [--oracle] [DIR]
 
 Measured (2026-11-25, second round: detectors extended on dev material only; the
@@ -15,8 +15,8 @@ test set was run once afterwards, nothing was changed after seeing it):
     test  ours with hand labels (--oracle)   0.91  1.00  0.95
 
 Fourth round (2026-11-25; README "Evaluation" has the full story): test F1 0.87, message
-ROC-AUC 0.863; dev 130 threads 0.92 / 0.890; five blind sets, each run once: F1 0.82,
-0.78, 0.83, 0.86, 0.76 (the round's starting code: 0.67, 0.72, 0.71, 0.82, 0.77).
+ROC-AUC 0.863; dev 130 threads 0.92 / 0.890; six blind sets, each run once: F1 0.82,
+0.78, 0.83, 0.86, 0.76, 0.78 (the round's starting code: 0.67, 0.72, 0.71, 0.82, 0.77, 0.73).
 
 With hand per-message labels the aggregation reaches 0.95-0.98; the gap to
 0.86 is per-message detection: fresh client wording the phrase rules have not
@@ -74,8 +74,10 @@ SETS: dict[str, Path] = {
     # written blind in the fourth round, an ordinary mailbox rather than trick cases, run
     # once near its end (then tuned on)
     "blind4": Path(__file__).parent / "blind_threads_4",
-    # the same kind of ordinary mailbox, run once at the very end: nothing tuned on it
+    # the same kind of ordinary mailbox, run once near the end (then tuned on)
     "blind5": Path(__file__).parent / "blind_threads_5",
+    # ordinary mail with a third of trick cases, run once at the very end: nothing tuned on it
+    "blind6": Path(__file__).parent / "blind_threads_6",
 }
 DEFAULT_DIR = SETS["test"]
 FLAGGED = ("at_risk", "unhealthy")
@@ -263,8 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("folder", nargs="?", type=Path, default=None,
                     help="a folder of threads (overrides --set)")
     ap.add_argument("--set", choices=(*SETS, "both", "all"), default="test",
-                    help="test = eval/threads (default), dev = eval/dev_threads, blind1..5 "
-                         "= eval/blind_threads(_2.._5), both = test and dev, all = every set")
+                    help="test = eval/threads (default), dev = eval/dev_threads, blind1..6 "
+                         "= eval/blind_threads(_2.._6), both = test and dev, all = every set")
     ap.add_argument("--verbose", "-v", action="store_true", help="one line per thread")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     ap.add_argument("--oracle", action="store_true", help="hand labels instead of the analyser")

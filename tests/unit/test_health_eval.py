@@ -62,7 +62,7 @@ def test_dev_set_is_well_formed_and_separate_from_the_test_set() -> None:
     assert len(dev) >= 40
     assert 0.35 <= sum(d["label"] == "unhealthy" for d in dev.values()) / len(dev) <= 0.55
     assert not {d["client"] for d in dev.values()} & {d["client"] for d in test}
-    for blind_set in ("blind1", "blind2", "blind3", "blind4", "blind5"):
+    for blind_set in ("blind1", "blind2", "blind3", "blind4", "blind5", "blind6"):
         blind = {p.name: json.loads(p.read_text()) for p in SETS[blind_set].glob("*.json")}
         assert len(blind) >= 40
         assert not {d["client"] for d in blind.values()} & (
