@@ -61,6 +61,7 @@ FRICTION_KINDS = (
     "negative_tone",
 )
 HEALTHY_KINDS = ("gratitude", "politeness")
+_MODEL_KINDS = frozenset({"strain", "hostility"})  # signals of a learned model, not a rule
 KINDS = FRICTION_KINDS + HEALTHY_KINDS
 
 # One char for one char: offsets into the normalised text are offsets into the input.
@@ -776,9 +777,9 @@ def _warn_once(signal: str, message: str) -> None:
 
 def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evidence]],
              extra_weight: dict[str, float], scale: dict[str, float]) -> list[Signal]:
-    # healthy hits inside a friction phrase are not healthy ("thanks for nothing")
-    # ("THE BEST!!!" is caps over praise: punctuation and caps do not turn it into friction;
-    # nor does a hit that itself yields to that healthy kind: "You are heroes.")
+    # healthy hits inside a friction phrase are not healthy ("thanks for nothing"); caps and
+    # punctuation over praise ("THE BEST!!!") and a hit that yields to that healthy kind
+    # ("You are heroes.") do not count as such a phrase
     friction_spans = [(h.start, h.end, h.unless) for h in hits if h.weight > 0 and not h.enthusiasm]
     if friction_spans:
         hits = [h for h in hits if h.weight > 0
@@ -793,10 +794,8 @@ def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evi
 
     if any(h.enthusiasm for h in hits):
         hits = _without_enthusiasm(doc, rules, hits)
-    if any(h.intensifier for h in hits) and not any(
-            h.weight > 0 and not h.intensifier and h.kind not in _MODEL_KINDS for h in hits):
-        # "We won!!!", "3 already?!" : punctuation sharpens friction, it is not friction (the
-        # models' verdicts do not count here: they fire early and read "!!" themselves)
+    if any(h.intensifier for h in hits) and not any(map(_rule_friction, hits)):
+        # "We won!!!", "3 already?!" : punctuation sharpens friction, it is not friction
         hits = [h for h in hits if not h.intensifier]
 
     by_kind: dict[str, list[_Hit]] = {}
@@ -833,6 +832,12 @@ def _combine(doc: Doc, rules: Rules, hits: list[_Hit], extra: dict[str, list[Evi
     return signals
 
 
+def _rule_friction(h: _Hit) -> bool:
+    """Friction a rule found on its own: not punctuation that only sharpens other friction,
+    and not a model's verdict (the models fire early and read "!!!" and "CRYING" too)."""
+    return h.weight > 0 and not h.intensifier and h.kind not in _MODEL_KINDS
+
+
 def _without_enthusiasm(doc: Doc, rules: Rules, hits: list[_Hit]) -> list[_Hit]:
     """Drop "!!!" and caps that read as enthusiasm ("WOW!!! Exactly what we wanted!").
 
@@ -841,15 +846,10 @@ def _without_enthusiasm(doc: Doc, rules: Rules, hits: list[_Hit]) -> list[_Hit]:
     excitement, not shouting. Sarcasm ("Great!!! Another delay.") keeps its own hit, so the
     punctuation stays friction there.
     """
-    # the models' verdicts alone do not make praise shouting (they read "!!!" and "CRYING"
-    # too), and "?!" only sharpens other friction: none is the friction that makes "!!!"
-    # shouting
-    if any(h.weight > 0 and not h.enthusiasm and not h.intensifier
-           and h.kind not in _MODEL_KINDS for h in hits):
+    if any(_rule_friction(h) and not h.enthusiasm for h in hits):
         return hits
     # a cheer word inside the hit itself ("Oh wonderful, the site is down.") is the sarcasm,
-    # not the evidence of delight
-    # (a caps run is different: "YESSSS PERFECT" shouts the delight itself)
+    # not the evidence of delight; a caps run ("YESSSS PERFECT") shouts the delight itself
     own = [(h.start, h.end) for h in hits
            if h.enthusiasm and not doc.norm[h.start:h.end].isupper()]
     positive = any(h.kind in rules.enthusiasm_kinds for h in hits) or (
@@ -860,7 +860,6 @@ def _without_enthusiasm(doc: Doc, rules: Rules, hits: list[_Hit]) -> list[_Hit]:
 
 
 _KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
-_MODEL_KINDS = frozenset({"strain", "hostility"})  # signals of a learned model, not a rule
 
 
 def _strength(h: _Hit) -> float:
